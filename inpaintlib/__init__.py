@@ -5,6 +5,7 @@ Conventions (see :mod:`inpaintlib.tensors`): images are ``B×3×H×W`` floats in
 """
 from .tensors import composite, device, mask_image, to_numpy, to_pil, to_tensor, validate
 from .profiles import Profile, get_profile
+from . import baselines, data, masks, metrics
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,9 @@ __all__ = [
     "validate",
     "Profile",
     "get_profile",
+    "baselines",
+    "data",
+    "masks",
+    "metrics",
     "__version__",
 ]

@@ -1,0 +1,265 @@
+"""The ``inpaintlib`` command line.
+
+::
+
+    inpaintlib inpaint IMAGE MASK -o OUT --method telea|ns|biharmonic|MODEL.pt
+    inpaintlib masks --kind free_form --n 10 --size 256 --buckets ctsdg -o masks/eval
+    inpaintlib eval --method telea --masks free_form --n 4 --size 64
+    inpaintlib train METHOD --profile quick
+    inpaintlib info
+
+A user error (missing file, bad mask, unknown method) prints one line starting with
+``error:`` and exits with status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+class UserError(Exception):
+    """An error caused by the command's input, reported without a traceback."""
+
+
+def _baseline_names() -> list[str]:
+    from .baselines import BASELINES
+
+    return sorted(BASELINES)
+
+
+def _resolve_method(method: str):
+    """A baseline name or a model file → a callable ``(image, hole) -> pred``."""
+    from .baselines import BASELINES, get_baseline
+
+    if method in BASELINES:
+        return get_baseline(method), method
+    path = Path(method)
+    if path.suffix in {".pt", ".pth", ".ckpt"} or path.exists():
+        from .registry import load_model
+
+        return load_model(path), path.name
+    raise UserError(
+        f"unknown method {method!r}: use one of {', '.join(_baseline_names())} or the path of a model file"
+    )
+
+
+def _read_image(path: str, hole: bool = False, invert: bool = False):
+    from PIL import Image, UnidentifiedImageError
+
+    from .tensors import to_tensor
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"file not found: {p}")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            t = to_tensor(img, hole=hole)
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"cannot read image {p}: {err}") from err
+    if hole and invert:
+        t = 1.0 - t
+    return t
+
+
+def cmd_inpaint(args) -> int:
+    import torch
+
+    from .tensors import composite, device, to_pil, validate
+
+    image = _read_image(args.image)
+    hole = _read_image(args.mask, hole=True, invert=args.invert_mask)
+    if image.shape[-2:] != hole.shape[-2:]:
+        raise UserError(
+            f"image {args.image} is {image.shape[-1]}×{image.shape[-2]} but mask {args.mask} is "
+            f"{hole.shape[-1]}×{hole.shape[-2]}; they must have the same size"
+        )
+    validate(image, hole)
+    model, name = _resolve_method(args.method)
+    dev = device(args.device) if args.device else (torch.device("cpu") if name in _baseline_names() else device())
+    if hasattr(model, "to"):
+        model = model.to(dev)
+    with torch.no_grad():
+        pred = model(image.to(dev), hole.to(dev)).float().clamp(0, 1).cpu()
+    out = pred if args.raw else composite(image, pred, hole)
+    out_path = Path(args.output)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    to_pil(out).save(out_path)
+    print(f"{name}: filled {int(hole.sum())} hole pixels ({float(hole.mean()):.1%}) -> {out_path}")
+    return 0
+
+
+def _buckets(name: str):
+    from . import masks
+
+    table = {"ctsdg": masks.CTSDG_BUCKETS, "pconv": masks.PCONV_BUCKETS}
+    if name not in table:
+        raise UserError(f"unknown bucket set {name!r}; choose ctsdg or pconv")
+    return table[name]
+
+
+def cmd_masks(args) -> int:
+    from .masks import bucket_label, fixed_mask_set
+
+    buckets = _buckets(args.buckets)
+    ms = fixed_mask_set(args.kind, args.n, args.size, buckets=buckets, seed=args.seed, root=args.output)
+    print(f"{len(ms)} {args.kind} masks of {args.size}px in {args.output}")
+    for i, b in enumerate(buckets):
+        n = int((ms.bucket_ids == i).sum())
+        print(f"  {bucket_label(b):>8}: {n}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from .masks import fixed_mask_set
+    from .metrics import bucket_table, evaluate
+    from .tensors import composite, device
+
+    buckets = _buckets(args.buckets)
+    if args.images == "heldout":
+        from .data import SampleBank
+
+        images = SampleBank("heldout", size=args.size)
+    else:
+        from .data import ImageFolder
+
+        images = ImageFolder(args.images, size=args.size, crop="center")
+    if len(images) == 0:
+        raise UserError(f"no images found in {args.images}")
+    ms = fixed_mask_set(args.masks, args.n, args.size, buckets=buckets, seed=args.seed, root=args.mask_dir)
+    model, name = _resolve_method(args.method)
+    dev = torch.device("cpu") if name in _baseline_names() else device(args.device)
+    if hasattr(model, "to"):
+        model = model.to(dev)
+    holes = ms.masks
+    if holes.dim() == 3:
+        holes = holes.unsqueeze(1)
+    idx = torch.arange(len(holes)) % len(images)
+    image = torch.stack([images[int(i)] for i in idx])
+    preds = []
+    with torch.no_grad():
+        for s in range(0, len(holes), args.batch_size):
+            x, h = image[s:s + args.batch_size], holes[s:s + args.batch_size]
+            preds.append(model(x.to(dev), h.to(dev)).float().clamp(0, 1).cpu())
+    pred = composite(image, torch.cat(preds), holes)
+    scores = evaluate(pred, image, holes)
+    table = bucket_table(ms.ratios, scores, buckets, method=name)
+    print(table.to_markdown() if hasattr(table, "to_markdown") else table)
+    if args.csv:
+        table.to_csv(args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .profiles import get_profile
+    from .registry import get_recipe
+
+    try:
+        recipe = get_recipe(args.method)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    profile = get_profile(args.profile)
+    out = Path(args.out or Path("checkpoints") / f"{args.method}-{profile.name}")
+    print(f"training {args.method} with {profile} -> {out}")
+    kwargs = {}
+    if args.steps is not None:
+        kwargs["max_steps"] = args.steps
+    recipe(profile=profile, out_dir=out, **kwargs)
+    return 0
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .profiles import get_profile
+    from .registry import model_names, recipe_names
+    from .tensors import device
+
+    print(f"inpaintlib {__version__}  python {platform.python_version()}  torch {torch.__version__}")
+    print(f"device: {device()}  threads: {torch.get_num_threads()}")
+    print(f"profile: {get_profile()}")
+    try:
+        from .data import data_root
+
+        print(f"data root: {data_root()}")
+    except ImportError:
+        pass
+    print(f"baselines: {', '.join(_baseline_names())}")
+    print(f"models: {', '.join(model_names()) or '-'}   recipes: {', '.join(recipe_names()) or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inpaintlib", description="Image inpainting tools from the Inpainting Book.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("inpaint", help="fill the holes of one image")
+    q.add_argument("image", help="input image (any format Pillow reads)")
+    q.add_argument("mask", help="mask image, white = hole (see --invert-mask)")
+    q.add_argument("-o", "--output", required=True, help="output image path")
+    q.add_argument("--method", default="telea", help="telea, ns, biharmonic, or a model file (.pt)")
+    q.add_argument("--invert-mask", action="store_true", help="the mask file marks holes in black")
+    q.add_argument("--raw", action="store_true", help="save the raw prediction instead of the composite")
+    q.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    q.set_defaults(func=cmd_inpaint)
+
+    m = sub.add_parser("masks", help="write a deterministic evaluation mask set")
+    m.add_argument("--kind", default="free_form", help="free_form, rectangle or dense_points")
+    m.add_argument("--n", type=int, default=100, help="masks per hole-ratio bucket")
+    m.add_argument("--size", type=int, default=256)
+    m.add_argument("--buckets", default="ctsdg", help="ctsdg (0-20-40-60%%) or pconv (1-10-...-60%%)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("-o", "--output", required=True, help="folder for the PNG masks")
+    m.set_defaults(func=cmd_masks)
+
+    e = sub.add_parser("eval", help="evaluate a method per hole-ratio bucket")
+    e.add_argument("--method", default="telea", help="telea, ns, biharmonic, or a model file (.pt)")
+    e.add_argument("--images", default="heldout", help="'heldout' (sample bank) or an image folder")
+    e.add_argument("--masks", default="free_form", help="mask kind for the fixed mask set")
+    e.add_argument("--mask-dir", default=None, help="keep the fixed mask set in this folder")
+    e.add_argument("--n", type=int, default=8, help="masks per bucket")
+    e.add_argument("--size", type=int, default=128)
+    e.add_argument("--buckets", default="ctsdg")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--device", default=None)
+    e.add_argument("--csv", default=None, help="also write the table as CSV")
+    e.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("train", help="train a method with its recipe")
+    t.add_argument("method")
+    t.add_argument("--profile", default=None, help="quick, workshop or paper (default: the machine's)")
+    t.add_argument("--out", default=None, help="output folder (default checkpoints/METHOD-PROFILE)")
+    t.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    t.set_defaults(func=cmd_train)
+
+    i = sub.add_parser("info", help="print versions, device, profile and what is registered")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

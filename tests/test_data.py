@@ -518,3 +518,14 @@ def test_edges_binary_and_located_on_a_step():
     assert D.edges(img[0]).shape == (1, 32, 32)
     with pytest.raises(ValueError, match="sigma"):
         D.edges(img, sigma=0)
+
+
+def test_every_sample_bank_crop_is_a_valid_image():
+    """Regression: antialiased resizing overshot 1.0 by one ulp on some photos."""
+    from inpaintlib.tensors import validate_image
+
+    for split, size, n in [("heldout", 128, 8), ("train", 64, 64)]:
+        bank = D.SampleBank(split, size=size, length=n)
+        batch = torch.stack([bank[i] for i in range(len(bank))])
+        validate_image(batch)
+        assert float(batch.min()) >= 0.0 and float(batch.max()) <= 1.0

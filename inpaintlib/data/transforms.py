@@ -175,6 +175,9 @@ def resize(img: torch.Tensor, size: Size, mode: str = "bilinear") -> torch.Tenso
             x, size=(oh, ow), mode="bilinear", align_corners=False,
             antialias=(oh < H or ow < W),
         )
+        # Interpolation weights sum to 1 but float rounding can overshoot by an ulp;
+        # keep the promise that the output stays inside the input's value range.
+        out = torch.clamp(out, min=x.amin(), max=x.amax())
     return out if batched else out[0]
 
 

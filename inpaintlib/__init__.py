@@ -5,7 +5,8 @@ Conventions (see :mod:`inpaintlib.tensors`): images are ``B×3×H×W`` floats in
 """
 from .tensors import composite, device, mask_image, to_numpy, to_pil, to_tensor, validate
 from .profiles import Profile, get_profile
-from . import baselines, data, masks, metrics
+from . import baselines, data, masks, metrics, viz
+from .train import Trainer, load_or_train
 
 __version__ = "0.1.0"
 
@@ -23,5 +24,8 @@ __all__ = [
     "data",
     "masks",
     "metrics",
+    "viz",
+    "Trainer",
+    "load_or_train",
     "__version__",
 ]

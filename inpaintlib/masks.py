@@ -446,10 +446,10 @@ def _rectangle_feasible(h: int, w: int, c_lo: int, c_hi: int, p: dict) -> None:
     hmax, wmax = h - 2 * p["margin"][0], w - 2 * p["margin"][1]
     hs = np.arange(1, hmax + 1)
     if not np.any(np.maximum(1, -(-c_lo // hs)) <= np.minimum(wmax, c_hi // hs)):
-        biggest = float(_f32_ratio([hmax * wmax], h * w)[0])
         raise ValueError(
-            f"no rectangle inside a {h}×{w} image with margin {p['margin']} reaches the "
-            f"requested ratio (a rectangle covers at most {biggest:.4g} of the image)"
+            f"no rectangle inside a {h}×{w} image with margin {p['margin']} has an area of "
+            f"{c_lo}–{c_hi} pixels (the requested ratio): at most {hmax}×{wmax} fits and no "
+            f"height × width product lands in that range"
         )
 
 

@@ -11,7 +11,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip --disable-pip-version-check
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 
 # Which torch build to install when .venv has none:
 #   auto  CUDA build if `nvidia-smi` works, else the CPU build (falls back to PyPI's default)
@@ -30,11 +30,12 @@ JS_DIR     := book/_js
 JS_STATIC  := book/_widgets_js
 PYTEST_ARGS ?=
 
-.PHONY: help book test venv js clean clean-all
+.PHONY: help book test student venv js clean clean-all
 
 help:
 	@echo "make book     build the HTML book (_build/html), executing the notebooks"
 	@echo "make test     run the test suite"
+	@echo "make student  write student copies of the notebooks to _build/student"
 	@echo "options: TORCH=auto|cpu|cuda TORCH_SPEC='torch==X' INPAINTLIB_PROFILE=quick|workshop|paper"
 
 $(PY):
@@ -88,6 +89,9 @@ book: $(VENV)/.book $(JS_STATIC)/.stamp
 
 test: $(VENV)/.book $(JS_STATIC)/.stamp
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+student: $(VENV)/.core
+	$(PY) -m inpaintlib.teaching book _build/student
 
 clean:
 	rm -rf _build

@@ -19,3 +19,44 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     return refuse
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags for a headless Chromium on a machine with no network: no background traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A Playwright Chromium browser (Debian's /usr/bin/chromium, never a downloaded one).
+
+    Missing browser or Playwright: the test is skipped locally, but fails under CI
+    (CI=true), where .ci/run installs both.
+    """
+    import shutil
+
+    reason = None
+    if not os.path.exists(CHROMIUM) and not shutil.which("chromium"):
+        reason = "Debian's chromium is not installed (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = reason or "playwright is not installed (pip install -e '.[test]')"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+                                    headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,0 +1,91 @@
+"""Tools for teaching from the book: student copies of the chapter notebooks.
+
+Used by the workshop guide. A code cell tagged ``solution`` is an exercise's answer; a
+student copy replaces it with an exercise stub (the same tags minus ``solution``, plus
+``exercise``) and clears every output, so students start from a clean notebook::
+
+    make student                                  # all chapters → _build/student/
+    python -m inpaintlib.teaching book _build/student
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "STUB", "student_notebook", "write_student_copies", "main"]
+
+SOLUTION_TAG = "solution"
+EXERCISE_TAG = "exercise"
+STUB = "# Exercise: write your solution here, then run the cell.\n..."
+
+PathLike = Union[str, os.PathLike]
+
+
+def student_notebook(nb: dict) -> tuple[dict, int]:
+    """Return a student copy of a notebook (as parsed JSON) and the number of exercises.
+
+    Solution cells become stubs; all outputs and execution counts are cleared; the
+    notebook-level widget state is dropped (it belongs to the executed copy).
+    """
+    out = json.loads(json.dumps(nb))  # deep copy, JSON types only
+    n = 0
+    for cell in out.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if SOLUTION_TAG in tags:
+            n += 1
+            tags = [t for t in tags if t not in (SOLUTION_TAG, "hide-input")] + [EXERCISE_TAG]
+            cell["metadata"]["tags"] = tags
+            cell["source"] = STUB
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    out.get("metadata", {}).pop("widgets", None)
+    return out, n
+
+
+def write_student_copies(src: PathLike, dest: PathLike) -> list[tuple[Path, int]]:
+    """Write a student copy of every ``*.ipynb`` under ``src`` to the same relative path
+    under ``dest``. Returns ``(path, number_of_exercises)`` for each copy written."""
+    src, dest = Path(src), Path(dest)
+    notebooks = sorted(p for p in src.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks found under {src}")
+    written = []
+    for path in notebooks:
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read notebook {path}: {err}") from err
+        copy, n = student_notebook(nb)
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(copy, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+        written.append((target, n))
+    return written
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inpaintlib.teaching",
+                                description="Write student copies of the book's notebooks.")
+    p.add_argument("src", nargs="?", default="book", help="folder with the chapter notebooks")
+    p.add_argument("dest", nargs="?", default="_build/student", help="output folder")
+    args = p.parse_args(argv)
+    try:
+        written = write_student_copies(args.src, args.dest)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path, n in written:
+        print(f"{path}  ({n} exercise{'s' if n != 1 else ''})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -65,7 +65,7 @@ $(VENV)/.core: pyproject.toml $(VENV)/.torch
 	@touch $@
 
 $(VENV)/.book: pyproject.toml $(VENV)/.core
-	$(PIP) install -e ".[test,book]"
+	$(PIP) install -e ".[test,book,tensorboard]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (inpaintlib)" >/dev/null
 	@touch $@
 

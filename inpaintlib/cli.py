@@ -47,32 +47,16 @@ def _resolve_method(method: str):
     )
 
 
-def _read_image(path: str, hole: bool = False, invert: bool = False):
-    from PIL import Image, UnidentifiedImageError
-
-    from .tensors import to_tensor
-
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"file not found: {p}")
-    try:
-        with Image.open(p) as img:
-            img.load()
-            t = to_tensor(img, hole=hole)
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read image {p}: {err}") from err
-    if hole and invert:
-        t = 1.0 - t
-    return t
-
-
 def cmd_inpaint(args) -> int:
     import torch
 
     from .tensors import composite, device, to_pil, validate
 
-    image = _read_image(args.image)
-    hole = _read_image(args.mask, hole=True, invert=args.invert_mask)
+    from .data import load_image
+    from .masks import load_mask
+
+    image = load_image(args.image).unsqueeze(0)
+    hole = load_mask(args.mask, invert=args.invert_mask).unsqueeze(0)
     if image.shape[-2:] != hole.shape[-2:]:
         raise UserError(
             f"image {args.image} is {image.shape[-1]}×{image.shape[-2]} but mask {args.mask} is "

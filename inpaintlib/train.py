@@ -801,7 +801,7 @@ class Trainer:
 
     def save_samples(self) -> Optional[Path]:
         """Run ``sample_fn`` (every rank, eval mode, no grad) and save the grid as
-        ``out_dir/samples/step_XXXXXX.png`` (rank 0). Returns the path on rank 0."""
+        ``out_dir/samples/step_000100.png`` (rank 0). Returns the path on rank 0."""
         if self.sample_fn is None:
             raise ValueError("no sample_fn was given to the Trainer")
         with self.eval_mode():

@@ -72,7 +72,7 @@ def test_subprocess_user_error_has_no_traceback(tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert r.returncode == 2
-    assert r.stderr.startswith("error: file not found") and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: image file not found") and "nope.png" in r.stderr and "Traceback" not in r.stderr
 
 
 class _Mean(nn.Module):

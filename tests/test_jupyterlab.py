@@ -265,9 +265,10 @@ def test_intro_notebook_explorer_in_jupyterlab(lab_server, chromium, tmp_path):
                          has_text=re.compile(r"^Run All Cells")).click()
         step("Run > Run All Cells", run_all)
 
-        # The explorer is the widget output that prints "hole ratio ..." (a plain print in an
-        # earlier cell also says "hole ratio", but outside any widget output).
-        explorer_out = notebook.locator(".widget-output", has_text="hole ratio ")
+        # The explorer is the widget box the notebook marks with the class
+        # "inpainting-explorer"; its output prints "hole ratio ..." and a figure.
+        explorer = notebook.locator(".inpainting-explorer")
+        explorer_out = explorer.locator(".widget-output", has_text="hole ratio ")
         dialog = page.locator(".jp-Dialog")
         # Stop waiting early if a dialog opens or a cell fails (Run All stops at an error).
         maybe_error = stderr.filter(has_text="Error")
@@ -278,8 +279,6 @@ def test_intro_notebook_explorer_in_jupyterlab(lab_server, chromium, tmp_path):
         check_no_error_outputs()
         step("explorer shows its first result",
              lambda: expect(explorer_out).to_have_count(1, timeout=RUN_ALL_MS))
-        explorer = notebook.locator(".jp-CodeCell").filter(
-            has=page.locator(".widget-output", has_text="hole ratio "))
         step("explorer draws its figure", lambda: explorer_out.locator("img").first.wait_for())
         prompts = notebook.locator(".jp-CodeCell .jp-InputArea-prompt")
         step("every cell finishes running", lambda: expect(prompts.filter(

@@ -21,6 +21,7 @@ from .datasets import CelebA, CelebAHQ, Places2, read_list_file
 from .edges import edges, grayscale
 from .folders import IMAGE_EXTENSIONS, ImageFolder, list_images
 from .paths import data_root, repo_root
+from .pairs import TrainingPairs
 from .bank import (
     HELDOUT_NAMES,
     PHOTOS,
@@ -43,6 +44,7 @@ from .transforms import (
 )
 
 __all__ = [
+    "TrainingPairs",
     "transforms",
     "data_root",
     "repo_root",

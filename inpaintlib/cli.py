@@ -150,7 +150,9 @@ def cmd_train(args) -> int:
     except ValueError as err:
         raise UserError(str(err)) from err
     profile = get_profile(args.profile)
-    out = Path(args.out or Path("checkpoints") / f"{args.method}-{profile.name}")
+    from .data import checkpoint_root
+
+    out = Path(args.out or checkpoint_root() / f"{args.method}-{profile.name}")
     print(f"training {args.method} with {profile} -> {out}")
     kwargs = {}
     if args.steps is not None:
@@ -223,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a method with its recipe")
     t.add_argument("method")
     t.add_argument("--profile", default=None, help="quick, workshop or paper (default: the machine's)")
-    t.add_argument("--out", default=None, help="output folder (default checkpoints/METHOD-PROFILE)")
+    t.add_argument("--out", default=None, help="output folder (default $INPAINTLIB_CHECKPOINTS or checkpoints/, then METHOD-PROFILE)")
     t.add_argument("--steps", type=int, default=None, help="override the number of steps")
     t.set_defaults(func=cmd_train)
 

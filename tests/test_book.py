@@ -43,7 +43,8 @@ def built_book(tmp_path_factory):
         pytest.fail("book/_widgets_js is missing: run the tests through `make test` (it installs the book's JavaScript)")
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).with_name("jupyter-book")
-    env = dict(os.environ, INPAINTLIB_PROFILE="quick")
+    # Fresh checkpoints: every training cell really trains in the test build.
+    env = dict(os.environ, INPAINTLIB_PROFILE="quick", INPAINTLIB_CHECKPOINTS=str(out / "checkpoints"))
     start = time.perf_counter()
     r = subprocess.run(
         [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],

@@ -20,7 +20,7 @@ from . import transforms
 from .datasets import CelebA, CelebAHQ, Places2, read_list_file
 from .edges import edges, grayscale
 from .folders import IMAGE_EXTENSIONS, ImageFolder, list_images
-from .paths import data_root, repo_root
+from .paths import checkpoint_root, data_root, repo_root
 from .pairs import TrainingPairs
 from .bank import (
     HELDOUT_NAMES,
@@ -44,6 +44,7 @@ from .transforms import (
 )
 
 __all__ = [
+    "checkpoint_root",
     "TrainingPairs",
     "transforms",
     "data_root",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "repo_root"]
+__all__ = ["checkpoint_root", "data_root", "repo_root"]
 
 
 def repo_root() -> Path:
@@ -29,3 +29,16 @@ def data_root() -> Path:
     if env:
         return Path(env).expanduser()
     return repo_root() / "data"
+
+
+def checkpoint_root() -> Path:
+    """Where training cells keep their checkpoints: ``$INPAINTLIB_CHECKPOINTS`` if set,
+    else ``<repo>/checkpoints``.
+
+    A chapter's load-or-train cell looks here first, so a model trained once (on a
+    GPU, say) is reused by every later run of the chapter; delete a folder to retrain.
+    """
+    env = os.environ.get("INPAINTLIB_CHECKPOINTS", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return repo_root() / "checkpoints"

@@ -29,7 +29,7 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
-from ..data import TrainingPairs
+from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import build_model, register_recipe, save_model
 from ..train import Trainer, load_or_train
@@ -120,7 +120,7 @@ def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     sched = schedule(prof)
     if max_steps is not None:
         sched = replace(sched, stage1_steps=int(max_steps), stage2_steps=max(1, int(max_steps) // 4))
-    out_dir = Path(out_dir or Path("checkpoints") / f"{model}-{prof.name}")
+    out_dir = Path(out_dir or checkpoint_root() / f"{model}-{prof.name}")
     torch.manual_seed(seed)
     net = build_model(model, **sched.model_config())
     loss_fn = PConvLoss(perceptual_backbone(backbone))

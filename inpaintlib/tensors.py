@@ -56,12 +56,12 @@ def validate_image(image: torch.Tensor, name: str = "image") -> torch.Tensor:
         )
     if not image.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor in [0, 1], got dtype {image.dtype}")
-    _check_finite(image, name)
-    if image.numel() and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
-        raise ValueError(
-            f"{name} values must lie in [0, 1], got range "
-            f"[{float(image.min()):.4g}, {float(image.max()):.4g}]"
-        )
+    values = image.detach()  # checks read values only; never part of the autograd graph
+    _check_finite(values, name)
+    if values.numel():
+        lo, hi = torch.aminmax(values)
+        if float(lo) < 0.0 or float(hi) > 1.0:
+            raise ValueError(f"{name} values must lie in [0, 1], got range [{float(lo):.4g}, {float(hi):.4g}]")
     return image
 
 
@@ -80,9 +80,10 @@ def validate_hole(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
         )
     if not hole.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor of 0s and 1s, got dtype {hole.dtype}")
-    _check_finite(hole, name)
-    if hole.numel() and not bool(((hole == 0) | (hole == 1)).all()):
-        bad = hole[(hole != 0) & (hole != 1)]
+    values = hole.detach()
+    _check_finite(values, name)
+    if values.numel() and not bool(((values == 0) | (values == 1)).all()):
+        bad = values[(values != 0) & (values != 1)]
         raise ValueError(
             f"{name} must be binary (0 = known, 1 = missing); found {bad.numel()} values "
             f"that are neither, e.g. {float(bad.flatten()[0]):.4g}"

@@ -180,3 +180,10 @@ def test_device_default_and_forced(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             device("cuda")
+
+
+def test_validate_on_a_tensor_that_requires_grad_warns_nothing(recwarn):
+    image, hole = pair()
+    image.requires_grad_(True)
+    validate(image, hole)
+    assert not [w for w in recwarn if "requires_grad" in str(w.message) or "grad" in str(w.message)]

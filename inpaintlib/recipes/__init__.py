@@ -3,6 +3,6 @@
 Importing this package registers every recipe with :mod:`inpaintlib.registry`, so
 ``inpaintlib train METHOD`` and the chapters find them by name.
 """
-from . import pconv  # noqa: F401  (registers "pconv")
+from . import gmcnn, pconv  # noqa: F401  (register "gmcnn", "pconv")
 
-__all__ = ["pconv"]
+__all__ = ["gmcnn", "pconv"]

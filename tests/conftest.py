@@ -60,3 +60,14 @@ def chromium():
                                     headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: for tiny tensors one thread is faster than two, and
+    unaffected by another busy process on a 2-core machine. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -22,13 +22,7 @@ from inpaintlib.models.gmcnn import (
 from inpaintlib.registry import build_model, load_model, model_names, save_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is faster than two and unaffected by a busy core."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def batch(size=32, b=2, seed=0):

@@ -12,13 +12,7 @@ from inpaintlib.losses import IDMRF_DEFAULT_LAYERS, IDMRFLoss, id_mrf, idmrf_sim
 from inpaintlib.nn import VGG_ENV_VARS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is faster than two and unaffected by a busy core."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- references

@@ -10,13 +10,7 @@ from hypothesis import strategies as st
 from inpaintlib.nn.partial_conv import PartialConv2d
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is faster than two and unaffected by a busy core."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pair(v):

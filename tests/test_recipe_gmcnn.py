@@ -9,12 +9,7 @@ from inpaintlib.recipes import gmcnn as recipe
 from inpaintlib.train import load_checkpoint, read_log
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_schedule_and_weights_follow_the_original():

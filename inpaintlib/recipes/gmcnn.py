@@ -40,7 +40,8 @@ from torch import nn
 from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
-from ..train import Trainer, load_or_train
+from ..train import Trainer
+from ._common import run_phase
 
 __all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
            "pretrain", "finetune", "train_gmcnn"]
@@ -205,12 +206,7 @@ def pretrain(g: nn.Module, data: Callable, sched: GMCNNSchedule, out_dir: Union[
     trainer = Trainer({"g": g}, {"g": opt}, pretrain_step_fn(confidence), out_dir=Path(out_dir) / "pretrain",
                       max_steps=sched.pretrain_steps, device=device, progress=progress,
                       config={"phase": "pretrain", **asdict(sched)})
-    if isinstance(confidence, nn.Module):
-        confidence.to(trainer.device)
-    result = load_or_train(trainer, data)
-    result["log"] = trainer.out_dir / "log.csv"
-    trainer.close()
-    return result
+    return run_phase(trainer, data, confidence)
 
 
 def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: GMCNNSchedule,
@@ -226,13 +222,7 @@ def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: 
     trainer = Trainer({"g": g, "dg": dg, "dl": dl}, opts, step_fn, out_dir=Path(out_dir) / name,
                       max_steps=sched.finetune_steps, device=device, progress=progress,
                       config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None, **asdict(sched)})
-    for module in (confidence, mrf):
-        if isinstance(module, nn.Module):
-            module.to(trainer.device)
-    result = load_or_train(trainer, data)
-    result["log"] = trainer.out_dir / "log.csv"
-    trainer.close()
-    return result
+    return run_phase(trainer, data, confidence, mrf)
 
 
 @register_recipe("gmcnn")

@@ -32,7 +32,8 @@ from torch import nn
 from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import build_model, register_recipe, save_model
-from ..train import Trainer, load_or_train
+from ..train import Trainer
+from ._common import run_phase
 
 __all__ = ["PConvSchedule", "SCHEDULES", "schedule", "make_step_fn", "train_stage", "train_pconv"]
 
@@ -93,12 +94,7 @@ def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: i
     trainer = Trainer({"g": model}, {"g": torch.optim.Adam(params, lr=lr)}, make_step_fn(loss_fn),
                       out_dir=Path(out_dir) / f"stage{stage}", max_steps=steps, device=device,
                       progress=progress, log_every=log_every, config={"stage": stage, "lr": lr})
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(trainer.device)  # the frozen backbone follows the model; not checkpointed
-    result = load_or_train(trainer, data)
-    result["log"] = trainer.out_dir / "log.csv"
-    trainer.close()
-    return result
+    return run_phase(trainer, data, loss_fn)  # the frozen backbone follows the model
 
 
 @register_recipe("pconv")

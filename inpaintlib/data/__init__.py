@@ -12,6 +12,8 @@ Taught in the intro chapter ("What is inpainting?", the data section).
 * :mod:`~inpaintlib.data.transforms` — torch-only resize / crops / flip and
   :func:`load_image`.
 * :mod:`~inpaintlib.data.edges` — :func:`grayscale` and Canny :func:`edges` (CTSDG).
+* :mod:`~inpaintlib.data.sketches` — :func:`pencil_sketch`, the :class:`SketchPairs` proxy
+  and the :class:`CUFS` / :class:`CUFSF` readers ("Sketch synthesis with SC-Lmser").
 
 Every data set returns ``3×S×S`` float tensors in ``[0, 1]``; a ``DataLoader`` stacks
 them into the library's ``B×3×H×W`` image convention.
@@ -22,6 +24,7 @@ from .edges import edges, grayscale
 from .folders import IMAGE_EXTENSIONS, ImageFolder, list_images
 from .paths import checkpoint_root, data_root, repo_root
 from .pairs import TrainingPairs
+from .sketches import CUFS, CUFSF, SketchPairs, pencil_sketch
 from .bank import (
     HELDOUT_NAMES,
     PHOTOS,
@@ -74,4 +77,8 @@ __all__ = [
     "random_crop",
     "random_resized_crop",
     "hflip",
+    "pencil_sketch",
+    "SketchPairs",
+    "CUFS",
+    "CUFSF",
 ]

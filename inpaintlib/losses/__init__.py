@@ -7,6 +7,8 @@
 * :mod:`.gmcnn` — the confidence-driven weight, ``L_rec``, ``L_ae`` and
   :data:`GMCNN_LOSS_WEIGHTS`; :mod:`.idmrf` — the ID-MRF loss; :mod:`.adversarial` —
   hinge and WGAN-GP losses ("ID-MRF and the multi-column generator (GMCNN)" chapter).
+* :mod:`.ctsdg` — :class:`CTSDGLoss`, :func:`discriminator_loss`, :func:`bce` and
+  :data:`CTSDG_LOSS_WEIGHTS` ("Dual streams" chapter).
 """
 from .perceptual import dilate_hole, gram_matrix, perceptual_loss, style_loss, tv_loss
 from .pconv import PCONV_LOSS_WEIGHTS, PConvLoss, hole_loss, valid_loss
@@ -21,6 +23,7 @@ from .gmcnn import (
 )
 from .idmrf import IDMRF_DEFAULT_LAYERS, IDMRFLoss, id_mrf, idmrf_similarity
 from .adversarial import gradient_penalty, hinge_d_loss, hinge_g_loss, wgan_d_loss, wgan_g_loss
+from .ctsdg import CTSDG_LOSS_WEIGHTS, CTSDGLoss, bce, discriminator_loss
 
 __all__ = [
     "dilate_hole",
@@ -48,4 +51,8 @@ __all__ = [
     "hinge_g_loss",
     "wgan_d_loss",
     "wgan_g_loss",
+    "CTSDG_LOSS_WEIGHTS",
+    "CTSDGLoss",
+    "bce",
+    "discriminator_loss",
 ]

@@ -6,8 +6,14 @@
   ("Partial convolution" chapter; reused by "Dual streams").
 * :class:`EfficientNetLite0Features` and :func:`perceptual_backbone` — an ImageNet
   backbone that works offline, and the chooser the perceptual/style losses use.
+* :class:`FIDInceptionV3` — the Inception-v3 of the Fréchet Inception Distance, with
+  pytorch-fid's weights layout and the same offline-first policy ("Sketch synthesis with
+  SC-Lmser").
+* :class:`BiGFF` and :class:`CFA` (:class:`RegionAffinity` + :class:`MultiScaleAggregation`) —
+  CTSDG's fusion blocks ("Dual streams" chapter).
 """
 from .partial_conv import PartialConv2d
+from .ctsdg_blocks import CFA, BiGFF, MultiScaleAggregation, RegionAffinity
 from .vgg import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -20,6 +26,14 @@ from .vgg import (
     vgg_hub_path,
     vgg_layer_names,
 )
+from .inception import (
+    FID_INCEPTION_ENV_VAR,
+    FID_INCEPTION_URL,
+    FIDInceptionV3,
+    find_inception_weights,
+    inception_hub_path,
+    load_inception_state_dict,
+)
 from .backbones import (
     EFFICIENTNET_LITE0_LAYERS,
     VGG_POOL_ALIASES,
@@ -31,6 +45,10 @@ from .backbones import (
 
 __all__ = [
     "PartialConv2d",
+    "BiGFF",
+    "CFA",
+    "MultiScaleAggregation",
+    "RegionAffinity",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "VGG_CONFIGS",
@@ -47,4 +65,10 @@ __all__ = [
     "PerceptualBackbone",
     "efficientnet_lite0_weights_path",
     "perceptual_backbone",
+    "FID_INCEPTION_ENV_VAR",
+    "FID_INCEPTION_URL",
+    "FIDInceptionV3",
+    "find_inception_weights",
+    "inception_hub_path",
+    "load_inception_state_dict",
 ]

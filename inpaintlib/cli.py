@@ -6,6 +6,8 @@
     inpaintlib masks --kind free_form --n 10 --size 256 --buckets ctsdg -o masks/eval
     inpaintlib eval --method telea --masks free_form --n 4 --size 64
     inpaintlib train METHOD --profile quick
+    inpaintlib convert METHOD ORIGINAL.pth -o OURS.pt
+    inpaintlib export MODEL.pt --format onnx|torchscript -o FILE
     inpaintlib info
 
 A user error (missing file, bad mask, unknown method) prints one line starting with
@@ -161,6 +163,44 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from .convert import ConversionError, convert_file, methods
+
+    if args.method not in methods():
+        raise UserError(f"unknown method {args.method!r} for conversion; choose one of {', '.join(methods())}")
+    try:
+        res = convert_file(args.method, args.original, args.output, trust=args.trust)
+    except ConversionError as err:
+        raise UserError(f"{args.original}: {err}") from err
+    n = sum(p.numel() for p in res.model.parameters())
+    config = ", ".join(f"{k}={v!r}" for k, v in res.config.items())
+    print(f"{args.method}: {args.original} -> {args.output} ({type(res.model).__name__}({config}), "
+          f"{n:,} parameters)")
+    for note in res.notes:
+        print(f"  - {note}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import eager_output, example_inputs, export_checkpoint, run_exported
+
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"model file not found: {args.checkpoint}")
+    try:
+        path, model = export_checkpoint(args.checkpoint, args.output, args.format, size=args.size,
+                                        batch=args.batch_size, onnx_exporter=args.onnx_exporter)
+    except (ImportError, TypeError) as err:
+        raise UserError(str(err)) from err
+    inputs = example_inputs(model, args.size, args.batch_size, seed=1)
+    diff = float((run_exported(path, *inputs, fmt=args.format) - eager_output(model, inputs)).abs().max())
+    names = "image, hole, edge" if len(inputs) == 3 else "image, hole"
+    print(f"{args.format}: {args.checkpoint} -> {path} (inputs {names}: batch {args.batch_size}, "
+          f"{args.size}×{args.size}); max |exported − eager| = {diff:.2e}")
+    if diff > 1e-4:
+        raise UserError(f"the exported model differs from the eager one by {diff:.2e} (> 1e-4)")
+    return 0
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -228,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="output folder (default $INPAINTLIB_CHECKPOINTS or checkpoints/, then METHOD-PROFILE)")
     t.add_argument("--steps", type=int, default=None, help="override the number of steps")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("convert", help="turn an original authors' checkpoint into a model file")
+    c.add_argument("method", help="pconv, gmcnn, clmser, clmser_n, clmser_w, cae or ctsdg")
+    c.add_argument("original", help="the checkpoint as the original code saved it (.pth)")
+    c.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    c.add_argument("--trust", action="store_true",
+                   help="allow pickled Python objects besides tensors (only for files you trust)")
+    c.set_defaults(func=cmd_convert)
+
+    x = sub.add_parser("export", help="write a model file as ONNX or TorchScript")
+    x.add_argument("checkpoint", help="a model file (.pt) written by train, convert or save_model")
+    x.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    x.add_argument("-o", "--output", required=True, help="file to write (.onnx / .pt)")
+    x.add_argument("--size", type=int, default=256, help="image side of the exported graph (default 256)")
+    x.add_argument("--batch-size", type=int, default=1, help="batch size of the exported graph (default 1)")
+    x.add_argument("--onnx-exporter", default="dynamo", choices=["dynamo", "legacy"],
+                   help="torch.export-based (default) or the deprecated TorchScript-based ONNX exporter")
+    x.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="print versions, device, profile and what is registered")
     i.set_defaults(func=cmd_info)

@@ -146,3 +146,76 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "torch" in out and "profile" in out and "telea" in out
+
+
+# -- convert and export ---------------------------------------------------------------
+def _naoto_checkpoint(path, seed=0):
+    """A small checkpoint in naoto0804's layout (4 levels, 4 base channels), as its
+    train.py saves it: {'n_iter', 'model', 'optimizer'}. Correctness of the mapping is
+    tested in test_convert.py; here it only has to be a valid file."""
+    from inpaintlib.convert import pconv_key_table
+
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in pconv_key_table(4, 4).items():
+        if key.endswith("mask_conv.weight"):
+            sd[key] = torch.ones(shape)
+        elif key.endswith("running_var"):
+            sd[key] = torch.ones(shape)
+        elif key.endswith("num_batches_tracked"):
+            sd[key] = torch.tensor(5)
+        elif key.endswith("input_conv.weight"):
+            sd[key] = torch.randn(shape, generator=g) * shape[1] ** 0.5 * shape[2]
+        else:
+            sd[key] = 0.1 * torch.randn(shape, generator=g) + (1.0 if key.endswith("bn.weight") else 0.0)
+    torch.save({"n_iter": 100, "model": sd, "optimizer": {"state": {}, "param_groups": []}}, path)
+    return sd
+
+
+def test_convert_then_inpaint_eval_and_export(tmp_path, capsys):
+    img, mask = write_pair(tmp_path)
+    _naoto_checkpoint(tmp_path / "naoto.pth")
+    ours = tmp_path / "ours.pt"
+    assert main(["convert", "pconv", str(tmp_path / "naoto.pth"), "-o", str(ours)]) == 0
+    out = capsys.readouterr().out
+    assert "PConvUNet(layers=4, base_channels=4, normalization='imagenet')" in out and "ImageNet" in out
+    model = registry.load_model(ours)
+    assert model.normalization == "imagenet" and not model.training
+
+    filled = tmp_path / "filled.png"
+    assert main(["inpaint", str(tmp_path / "img.png"), str(tmp_path / "mask.png"), "-o", str(filled),
+                 "--method", str(ours), "--device", "cpu"]) == 0
+    res = np.asarray(Image.open(filled))
+    known = mask == 0
+    assert np.array_equal(res[known], img[known])
+    assert main(["eval", "--method", str(ours), "--n", "1", "--size", "32", "--device", "cpu"]) == 0
+    assert "ours.pt" in capsys.readouterr().out
+
+    ts = tmp_path / "ours.torchscript"
+    assert main(["export", str(ours), "--format", "torchscript", "-o", str(ts), "--size", "32"]) == 0
+    assert "max |exported − eager|" in capsys.readouterr().out and ts.is_file()
+    pytest.importorskip("onnxruntime")
+    ox = tmp_path / "ours.onnx"
+    assert main(["export", str(ours), "--format", "onnx", "-o", str(ox), "--size", "32",
+                 "--onnx-exporter", "legacy"]) == 0
+    assert ox.is_file()
+
+
+def test_convert_and_export_user_errors(tmp_path, capsys):
+    assert main(["convert", "lama", str(tmp_path / "x.pth"), "-o", str(tmp_path / "o.pt")]) == 2
+    assert "unknown method 'lama'" in capsys.readouterr().err
+    assert main(["convert", "pconv", str(tmp_path / "missing.pth"), "-o", str(tmp_path / "o.pt")]) == 2
+    assert "checkpoint file not found" in capsys.readouterr().err
+    sd = _naoto_checkpoint(tmp_path / "naoto.pth")
+    del sd["enc_2.bn.bias"]
+    torch.save(sd, tmp_path / "broken.pth")
+    assert main(["convert", "pconv", str(tmp_path / "broken.pth"), "-o", str(tmp_path / "o.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing keys: enc_2.bn.bias" in err
+    assert not (tmp_path / "o.pt").exists()          # nothing written for a failed conversion
+    assert main(["convert", "gmcnn", str(tmp_path / "naoto.pth"), "-o", str(tmp_path / "o.pt")]) == 2
+    assert "looks like a pconv checkpoint" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "none.pt"), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "naoto.pth"), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "not an inpaintlib model file" in capsys.readouterr().err

@@ -53,10 +53,17 @@ from ..nn.partial_conv import PartialConv2d
 from ..registry import register_model
 from ..tensors import validate, validate_hole
 
-__all__ = ["PConvUNet", "PlainUNet", "encoder_plan", "MIN_CHANNELS"]
+__all__ = ["PConvUNet", "PlainUNet", "encoder_plan", "MIN_CHANNELS", "NORMALIZATIONS",
+           "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: ``width`` never shrinks a layer below this many channels.
 MIN_CHANNELS = 4
+
+#: Input/output mappings :class:`PConvUNet` offers (its ``normalization`` argument).
+NORMALIZATIONS = ("minus_one_one", "imagenet")
+#: ImageNet's per-channel mean and std (RGB), as naoto0804's re-implementation uses them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # (kernel, channels as a multiple of base_channels) of the first encoder levels;
 # every deeper level is 3×3 with 8×base_channels.
@@ -189,6 +196,13 @@ class PConvUNet(_UNetBase):
         width: channel multiplier for the quick profile (channels never drop below
             ``MIN_CHANNELS``).
         freeze_encoder_bn: start with the encoder's BN frozen (stage-2 fine-tuning).
+        normalization: how the image enters the network and the prediction leaves it.
+            ``"minus_one_one"`` (default): ``2·image − 1`` in, ``(y + 1)/2`` out.
+            ``"imagenet"``: ``(image − mean)/std`` in and ``y·std + mean`` out with
+            ImageNet's mean and std (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`), the
+            convention of naoto0804's re-implementation, whose released weights
+            :func:`inpaintlib.convert.convert_pconv` turns into this class. Either way
+            the hole pixels are zeroed *after* the mapping.
 
     ``layers=7, width=1`` has 25,779,860 parameters; ``layers=8`` 32,859,796 (module
     docstring). The encoder uses single-channel PConv (every channel of a level shares
@@ -197,8 +211,17 @@ class PConvUNet(_UNetBase):
     """
 
     def __init__(self, layers: int = 7, in_channels: int = 3, base_channels: int = 64,
-                 width: float = 1.0, freeze_encoder_bn: bool = False):
+                 width: float = 1.0, freeze_encoder_bn: bool = False,
+                 normalization: str = "minus_one_one"):
         super().__init__(layers, in_channels, base_channels, width)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if normalization == "imagenet" and in_channels != 3:
+            raise ValueError(f"normalization='imagenet' needs 3 input channels, got {in_channels}")
+        self.normalization = normalization
+        if normalization == "imagenet":  # config, not weights: kept out of the state dict
+            self.register_buffer("norm_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("norm_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         chans = [in_channels] + [c for _, c in self.plan]
         self.encoder = nn.ModuleList(
             PConvBlock(chans[i], chans[i + 1], k, stride=2, bn=i > 0,
@@ -214,11 +237,20 @@ class PConvUNet(_UNetBase):
 
     def _encode(self, image: torch.Tensor, hole: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         valid = 1.0 - hole
-        x = (image * 2.0 - 1.0) * valid          # to [-1, 1]; hole pixels zeroed
+        if self.normalization == "imagenet":
+            x = (image - self.norm_mean) / self.norm_std * valid
+        else:
+            x = (image * 2.0 - 1.0) * valid      # to [-1, 1]; hole pixels zeroed
         levels = [(x, valid)]
         for block in self.encoder:
             levels.append(block(*levels[-1]))
         return levels
+
+    def _to_output(self, y: torch.Tensor) -> torch.Tensor:
+        if self.normalization != "imagenet":
+            return super()._to_output(y)
+        out = y * self.norm_std + self.norm_mean
+        return out if self.training else out.clamp(0.0, 1.0)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, return_intermediates: bool = False):
         """Inpaint ``image`` where ``hole`` is 1; returns ``B×3×H×W`` in [0, 1].

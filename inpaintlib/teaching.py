@@ -16,11 +16,15 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "STUB", "student_notebook", "write_student_copies", "main"]
+__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "STUB", "student_notebook", "write_student_copies",
+           "solution_leaks", "main"]
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
-STUB = "# Exercise: write your solution here, then run the cell.\n..."
+#: What a solution cell becomes in a student copy: it fails clearly when run, so a
+#: student sees at once which cell is theirs to write.
+STUB = ("# Exercise: write your solution here (the task is in the text above), then run the cell.\n"
+        'raise NotImplementedError("Exercise: your code here — replace this line with your solution")\n')
 
 PathLike = Union[str, os.PathLike]
 
@@ -46,6 +50,56 @@ def student_notebook(nb: dict) -> tuple[dict, int]:
         cell["execution_count"] = None
     out.get("metadata", {}).pop("widgets", None)
     return out, n
+
+
+def _cell_names(source: str) -> tuple[set, set]:
+    """Names a cell binds and names it reads (magics and shell lines are skipped)."""
+    import ast
+
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    tree = ast.parse(code)
+    bound, used = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else used).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, used
+
+
+def solution_leaks(nb: dict) -> list[tuple[int, str]]:
+    """``(cell index, name)`` for every later non-solution code cell that reads a name
+    bound only in a ``solution`` cell (and not rebound since).
+
+    A student copy replaces solution cells with a stub that raises, so such a cell would
+    fail in the student copy; an empty list means the notebook runs on after every stub.
+    A static check over names (``ast``): a name read inside a function counts as read.
+    The "Teaching a workshop" guide explains why it matters; the test suite runs it on
+    every chapter.
+    """
+    defined: set = set()
+    only_in_solution: set = set()
+    leaks = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        bound, used = _cell_names(source)
+        if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            only_in_solution |= bound - defined
+            continue
+        leaks += [(i, name) for name in sorted((used - bound) & only_in_solution)]
+        defined |= bound
+        only_in_solution -= bound
+    return leaks
 
 
 def write_student_copies(src: PathLike, dest: PathLike) -> list[tuple[Path, int]]:

@@ -166,6 +166,12 @@ def test_make_student_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "inpaintlib.teaching", str(ROOT / "book"), str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "intro.ipynb  (1 exercise)" in r.stdout
+    assert "benchmark.ipynb  (1 exercise)" in r.stdout
+    for nb in book_notebooks():
+        assert f"{nb.name}  (" in r.stdout, f"{nb.name} has no student copy"
+    stub = json.loads((tmp_path / "s" / "intro.ipynb").read_text())
+    stubs = [c for c in stub["cells"] if "exercise" in c["metadata"].get("tags", [])]
+    assert stubs and all("raise NotImplementedError" in "".join(c["source"]) for c in stubs)
     r = subprocess.run([sys.executable, "-m", "inpaintlib.teaching", str(tmp_path / "empty"), str(tmp_path / "x")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: no notebooks found")

@@ -16,11 +16,13 @@ convolution instead of ``F.fold``, which the exporters cannot translate).
 Why a wrapper. A generator's ``forward`` validates its input with Python ``if``-s on
 tensor values (binary mask, range ``[0, 1]``, NaN): fine in eager mode, but
 ``torch.export`` refuses to guess a data-dependent branch and a traced graph would bake
-the checks' outcome in. :class:`ExportWrapper` calls the *core computation* of each
-registered generator, without the checks and without the in-place autograd function
-that :class:`~inpaintlib.nn.partial_conv.PartialConv2d` uses to save memory in training
-(TorchScript cannot save a Python autograd function). The model itself is not changed;
-the tests check that the exported files agree with the eager model to 1e-4.
+the checks' outcome in. :class:`ExportWrapper` runs the model's own ``forward`` under
+:func:`inpaintlib.tensors.export_mode`, where those value checks are skipped (type and
+shape checks stay) and CTSDG's attention writes ``F.fold`` as a transposed convolution;
+the export itself runs without gradients, where
+:class:`~inpaintlib.nn.partial_conv.PartialConv2d` uses plain tensor ops instead of its
+training-time autograd function (TorchScript cannot save a Python autograd function).
+The tests check that the exported files agree with the eager model to 1e-4.
 
 The file has a fixed input size (``size``, ``batch``; 256 px and batch 1 by default):
 GMCNN's reflection padding and the partial convolutions' mask path take
@@ -43,11 +45,12 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .tensors import export_mode
+
 __all__ = ["ExportWrapper", "export_model", "export_checkpoint", "run_exported", "onnx_session", "FORMATS",
-           "ONNX_EXPORTERS", "core_forward", "supported_models", "input_names", "example_inputs",
+           "ONNX_EXPORTERS", "check_exportable", "supported_models", "input_names", "example_inputs",
            "eager_output"]
 
 FORMATS = ("onnx", "torchscript")
@@ -56,133 +59,15 @@ PathLike = Union[str, os.PathLike]
 
 
 # ---------------------------------------------------------------------------------------
-# the core computations, without input checks
+# the model, as it is traced
 # ---------------------------------------------------------------------------------------
-def _partial_conv(layer, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:class:`~inpaintlib.nn.partial_conv.PartialConv2d`'s forward as plain tensor ops."""
-    m = valid.sum(dim=1, keepdim=True) if layer.multi_channel else valid
-    count = F.conv2d(m, layer.mask_kernel.to(m.dtype), None, layer.stride, layer.padding, layer.dilation)
-    valid_out = count.clamp(max=1.0)
-    ratio = layer.window_size / count.clamp(min=layer.eps) * valid_out
-    y = F.conv2d(x * valid, layer.weight, None, layer.stride, layer.padding, layer.dilation) * ratio
-    if layer.bias is not None:
-        y = y + layer.bias.view(1, -1, 1, 1) * valid_out
-    return y, valid_out
-
-
-def _pconv_block(block, x, valid):
-    y, v = _partial_conv(block.conv, x, valid)
-    return block.act(block.bn(y)), v
-
-
-def _up(t: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(t, scale_factor=2.0, mode="nearest")
-
-
-def _pconv_core(model, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    valid = 1.0 - hole
-    if getattr(model, "normalization", "minus_one_one") == "imagenet":
-        x = (image - model.norm_mean) / model.norm_std * valid
-    else:
-        x = (image * 2.0 - 1.0) * valid
-    levels = [(x, valid)]
-    for block in model.encoder:
-        levels.append(_pconv_block(block, *levels[-1]))
-    h, v = levels[-1]
-    for j in reversed(range(model.layers)):
-        h, v = _up(h), _up(v)
-        skip_h, skip_v = levels[j]
-        b, _, hh, ww = skip_h.shape
-        x = torch.cat([h, skip_h], dim=1)
-        valid = torch.cat([v.expand(b, h.shape[1], hh, ww), skip_v.expand(b, skip_h.shape[1], hh, ww)], dim=1)
-        h, v = _pconv_block(model.decoder[j], x, valid)
-    return model._to_output(h)
-
-
-def _plain_unet_core(model, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    x = torch.cat([(image * 2.0 - 1.0) * (1.0 - hole), hole], dim=1)
-    levels = [x]
-    for block in model.encoder:
-        levels.append(block(levels[-1]))
-    h = levels[-1]
-    for j in reversed(range(model.layers)):
-        h = model.decoder[j](torch.cat([_up(h), levels[j]], dim=1))
-    return model._to_output(h)
-
-
-def _gmcnn_core(model, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    x = torch.cat([(image * 2.0 - 1.0) * (1.0 - hole), hole], dim=1)
-    return (model.decode(model.run_columns(x)).clamp(-1.0, 1.0) + 1.0) / 2.0
-
-
-def _clmser_core(model, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    x = (image * 2.0 - 1.0) * (1.0 - hole)
-    return (model.decode(model.encode(x)) + 1.0) / 2.0
-
-
-def _ctsdg_stream(blocks, x, valid):
-    levels = [(x, valid.expand(-1, x.shape[1], -1, -1))]
-    for block in blocks:
-        levels.append(_pconv_block(block, *levels[-1]))
-    return levels
-
-
-def _ctsdg_decode(blocks, start, skips):
-    h, v = start
-    for j in reversed(range(len(blocks))):
-        h = F.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
-        v = _up(v)
-        skip_h, skip_v = skips[j]
-        b, _, hh, ww = skip_h.shape
-        x = torch.cat([h, skip_h], dim=1)
-        m = torch.cat([v[:, :1].expand(b, h.shape[1], hh, ww), skip_v[:, :1].expand(b, skip_h.shape[1], hh, ww)],
-                      dim=1)
-        h, v = _pconv_block(blocks[j], x, m)
-    return h
-
-
-def _region_affinity(ral, x: torch.Tensor) -> torch.Tensor:
-    """:class:`~inpaintlib.nn.ctsdg_blocks.RegionAffinity` in one chunk, with ``F.fold``
-    written as the transposed convolution it is (ONNX exporters lack a usable ``Col2Im``):
-    input channel ``(c, i, j)`` of the pasted patches adds to output channel ``c`` at
-    offset ``(i, j)``."""
-    keys, queries, background, (h, w) = ral.patches(x)
-    attention = ral._scores_to_attention(torch.bmm(keys.transpose(1, 2), queries))
-    cols = torch.bmm(background, attention)                           # B×(C·k²)×L
-    c, k, r = x.shape[1], 2 * ral.rate, ral.rate
-    eye = torch.eye(c * k * k, dtype=cols.dtype, device=cols.device).view(c * k * k, c, k, k)
-    out = F.conv_transpose2d(cols.reshape(cols.shape[0], c * k * k, h, w), eye, stride=r, padding=r // 2)
-    return (out / 4.0).to(x.dtype)
-
-
-def _ctsdg_core(model, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
-    from .data.edges import LUMA_709
-
-    valid = 1.0 - hole
-    x_t = (image * 2.0 - 1.0) * valid
-    luma = torch.tensor(LUMA_709, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
-    gray = (image * luma).sum(dim=1, keepdim=True).clamp(0.0, 1.0)     # grayscale(image, "709"), unchecked
-    x_s = torch.cat([edge, gray], dim=1) * valid
-    tex = _ctsdg_stream(model.texture_encoder, x_t, valid)
-    struct = _ctsdg_stream(model.structure_encoder, x_s, valid)
-    f_t = _ctsdg_decode(model.texture_decoder, struct[-1], tex)
-    f_s = _ctsdg_decode(model.structure_decoder, tex[-1], struct)
-    fused = model.bigff(f_t, f_s)
-    y = F.leaky_relu(model.fusion1(fused), 0.2)
-    att = model.cfa.msfa(_region_affinity(model.cfa.ral, y))
-    y = F.leaky_relu(model.fusion2(torch.cat([y, att], dim=1)), 0.2)
-    up = F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False)
-    return (torch.tanh(model.out_conv(torch.cat([up, fused], dim=1))) + 1.0) / 2.0
-
-
-def _cores() -> dict[type, Callable]:
+def _exportable() -> tuple[type, ...]:
     from .models.ctsdg import CTSDG
     from .models.gmcnn import GMCNN
     from .models.lmser import CLmser
     from .models.pconv_unet import PConvUNet, PlainUNet
 
-    return {PConvUNet: _pconv_core, PlainUNet: _plain_unet_core, GMCNN: _gmcnn_core, CLmser: _clmser_core,
-            CTSDG: _ctsdg_core}
+    return (PConvUNet, PlainUNet, GMCNN, CLmser, CTSDG)
 
 
 def input_names(model: nn.Module) -> tuple[str, ...]:
@@ -194,33 +79,34 @@ def input_names(model: nn.Module) -> tuple[str, ...]:
 
 def supported_models() -> list[str]:
     """Names of the generator classes :class:`ExportWrapper` knows."""
-    return sorted(cls.__name__ for cls in _cores())
+    return sorted(cls.__name__ for cls in _exportable())
 
 
-def core_forward(model: nn.Module) -> Callable:
-    """The check-free forward ``fn(model, image, hole)`` for ``model``'s class."""
-    for cls, fn in _cores().items():
-        if type(model) is cls:
-            return fn
-    raise TypeError(f"no export path for {type(model).__name__}; exportable generators: "
-                    f"{', '.join(supported_models())}")
+def check_exportable(model: nn.Module) -> None:
+    """Raise :class:`TypeError` unless ``model`` is one of the exportable generators."""
+    if type(model) not in _exportable():
+        raise TypeError(f"no export path for {type(model).__name__}; exportable generators: "
+                        f"{', '.join(supported_models())}")
 
 
 class ExportWrapper(nn.Module):
-    """``wrapper(image, hole)`` = ``model(image, hole)`` in eval mode, without input checks.
-
-    For tracing and exporting only: it trusts its inputs (a binary ``hole``, an image in
-    ``[0, 1]``), so validate them before calling it. Wrapping puts the model in eval mode.
+    """``wrapper(image, hole[, edge])`` = ``model(image, hole[, edge=edge])`` in eval mode,
+    run under :func:`inpaintlib.tensors.export_mode`: the model's own forward, with its
+    value checks (range, binary mask, NaN) left out of the graph. Wrapping puts the model in
+    eval mode; validate the inputs before running an exported file.
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self._core = core_forward(model)
+        check_exportable(model)
         self.model = model.eval()
         self.input_names = input_names(model)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
-        return self._core(self.model, image, hole, *extra)
+        with export_mode():
+            if extra:
+                return self.model(image, hole, edge=extra[0])
+            return self.model(image, hole)
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,9 +166,10 @@ def export_model(model: nn.Module, output: PathLike, fmt: str, size: int = 256, 
             "conventions": "image in [0,1]; hole 1 = missing; pred in [0,1] (raw)", **(meta or {})}
     tmp = output.with_name(output.name + ".tmp")
     if fmt == "onnx":
-        _export_onnx(wrapper, inputs, tmp, {**info, "exporter": onnx_exporter}, onnx_exporter)
+        with export_mode():   # also around the exporter's own passes, not only the traced call
+            _export_onnx(wrapper, inputs, tmp, {**info, "exporter": onnx_exporter}, onnx_exporter)
     else:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), export_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")        # TracerWarnings and TorchScript's deprecation notice
             traced = torch.jit.trace(wrapper, inputs, check_trace=False)
             torch.jit.save(traced, str(tmp), _extra_files={"inpaintlib.json": json.dumps(info)})

@@ -14,7 +14,8 @@ silently fixing it.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from contextlib import contextmanager
+from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from PIL import Image
 
 __all__ = [
     "validate",
+    "export_mode",
+    "in_export_mode",
     "validate_image",
     "validate_hole",
     "composite",
@@ -33,7 +36,35 @@ __all__ = [
 ]
 
 
+_EXPORT_MODE = False
+
+
+@contextmanager
+def export_mode() -> Iterator[None]:
+    """Inside this block the generators run as they are traced for export (ONNX,
+    TorchScript): :func:`validate` and friends check types, shapes, dtypes and devices but
+    not *values* (range, binary mask, NaN), because a check that reads tensor values is a
+    data-dependent branch a traced graph cannot hold; and layers with an export-unfriendly
+    kernel pick an equivalent formulation (CTSDG's attention writes ``F.fold`` as a
+    transposed convolution). Used by :mod:`inpaintlib.export`; validate the inputs before
+    running an exported file. Not thread-safe: one export at a time.
+    """
+    global _EXPORT_MODE
+    previous, _EXPORT_MODE = _EXPORT_MODE, True
+    try:
+        yield
+    finally:
+        _EXPORT_MODE = previous
+
+
+def in_export_mode() -> bool:
+    """Whether the code runs inside :func:`export_mode`."""
+    return _EXPORT_MODE
+
+
 def _check_finite(t: torch.Tensor, name: str) -> None:
+    if _EXPORT_MODE:
+        return
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or Inf values")
 
@@ -58,7 +89,7 @@ def validate_image(image: torch.Tensor, name: str = "image") -> torch.Tensor:
         raise ValueError(f"{name} must be a floating-point tensor in [0, 1], got dtype {image.dtype}")
     values = image.detach()  # checks read values only; never part of the autograd graph
     _check_finite(values, name)
-    if values.numel():
+    if values.numel() and not _EXPORT_MODE:
         lo, hi = torch.aminmax(values)
         if float(lo) < 0.0 or float(hi) > 1.0:
             raise ValueError(f"{name} values must lie in [0, 1], got range [{float(lo):.4g}, {float(hi):.4g}]")
@@ -82,7 +113,7 @@ def validate_hole(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
         raise ValueError(f"{name} must be a floating-point tensor of 0s and 1s, got dtype {hole.dtype}")
     values = hole.detach()
     _check_finite(values, name)
-    if values.numel() and not bool(((values == 0) | (values == 1)).all()):
+    if values.numel() and not _EXPORT_MODE and not bool(((values == 0) | (values == 1)).all()):
         bad = values[(values != 0) & (values != 1)]
         raise ValueError(
             f"{name} must be binary (0 = known, 1 = missing); found {bad.numel()} values "

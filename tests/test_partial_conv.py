@@ -287,3 +287,16 @@ def test_property_matches_reference(cin, cout, k, stride, dilation, padding, h, 
     assert torch.equal(m.double(), ref_m)
     assert bool((y[ref_m.expand_as(ref_y) == 0] == 0).all())
     torch.testing.assert_close(y.double(), ref_y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("multi_channel", [False, True])
+def test_inference_path_equals_the_training_path_exactly(multi_channel):
+    """Without gradients the layer skips its autograd function; the values are identical."""
+    torch.manual_seed(0)
+    layer = PartialConv2d(4, 6, 3, padding=1, bias=True, multi_channel=multi_channel)
+    x = torch.randn(2, 4, 9, 9)
+    valid = (torch.rand(2, 4 if multi_channel else 1, 9, 9) > 0.4).float()
+    y_grad, m_grad = layer(x.clone().requires_grad_(), valid)
+    with torch.no_grad():
+        y_inf, m_inf = layer(x, valid)
+    assert torch.equal(y_grad.detach(), y_inf) and torch.equal(m_grad, m_inf)

@@ -187,3 +187,23 @@ def test_validate_on_a_tensor_that_requires_grad_warns_nothing(recwarn):
     image.requires_grad_(True)
     validate(image, hole)
     assert not [w for w in recwarn if "requires_grad" in str(w.message) or "grad" in str(w.message)]
+
+
+def test_export_mode_skips_value_checks_only_and_is_restored():
+    from inpaintlib.tensors import export_mode, in_export_mode
+
+    image = torch.full((1, 3, 4, 4), 2.0)            # out of range
+    hole = torch.full((1, 1, 4, 4), 0.5)             # not binary
+    with pytest.raises(ValueError):
+        validate(image, hole)
+    assert not in_export_mode()
+    with pytest.raises(RuntimeError):
+        with export_mode():
+            assert in_export_mode()
+            validate(image, hole)                    # values are not read
+            with pytest.raises(ValueError, match="3 channels"):
+                validate(torch.zeros(1, 4, 4, 4), hole[:, :, :4, :4])   # shapes still are
+            raise RuntimeError("leave the block by an exception")
+    assert not in_export_mode()                      # restored even after an exception
+    with pytest.raises(ValueError):
+        validate(image, hole)

@@ -91,7 +91,7 @@ from ..data.edges import grayscale
 from ..nn.ctsdg_blocks import CFA, BiGFF
 from ..nn.partial_conv import PartialConv2d
 from ..registry import register_model
-from ..tensors import validate, validate_image
+from ..tensors import in_export_mode, validate, validate_image
 from .pconv_unet import MIN_CHANNELS, encoder_plan
 
 __all__ = ["CTSDG", "CTSDGOutputs", "CTSDGDiscriminator", "CTSDGPatchGAN", "EdgeDetector",
@@ -142,8 +142,8 @@ def structure_input(image: torch.Tensor, hole: torch.Tensor, edge: Optional[torc
                 or edge.shape[0] != image.shape[0] or edge.shape[-2:] != image.shape[-2:]:
             shape = tuple(edge.shape) if isinstance(edge, torch.Tensor) else type(edge).__name__
             raise ValueError(f"edge must be a B×1×H×W map matching the image {tuple(image.shape)}, got {shape}")
-        if not edge.is_floating_point() or not bool(torch.isfinite(edge).all()) or \
-                (edge.numel() and (float(edge.min()) < 0 or float(edge.max()) > 1)):
+        if not edge.is_floating_point() or (not in_export_mode() and (not bool(torch.isfinite(edge).all()) or (
+                edge.numel() and (float(edge.min()) < 0 or float(edge.max()) > 1)))):
             raise ValueError("edge must be a finite floating-point map with values in [0, 1]")
         edge = edge.to(device=image.device, dtype=image.dtype)
     valid = 1.0 - hole.to(image.dtype)

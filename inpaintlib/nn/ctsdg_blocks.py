@@ -65,6 +65,24 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..tensors import in_export_mode
+
+
+def _paste_patches(cols: torch.Tensor, size: tuple[int, int], rate: int) -> torch.Tensor:
+    """Sum the ``2r×2r`` patches ``cols`` (``B×(C·4r²)×L``, stride ``r``) back into a
+    ``B×C×H×W`` map: ``F.fold``. Under :func:`inpaintlib.tensors.export_mode` the same sum
+    is written as the transposed convolution it is (input channel ``(c, i, j)`` adds to
+    output channel ``c`` at offset ``(i, j)``), because the ONNX exporters cannot translate
+    ``fold``; that form costs ``C·4r²`` times more arithmetic, so eager mode keeps ``fold``."""
+    k = 2 * rate
+    if not in_export_mode():
+        return F.fold(cols, size, k, stride=rate, padding=rate // 2)
+    c = cols.shape[1] // (k * k)
+    h = (size[0] + 2 * (rate // 2) - k) // rate + 1
+    w = (size[1] + 2 * (rate // 2) - k) // rate + 1
+    eye = torch.eye(c * k * k, dtype=cols.dtype, device=cols.device).view(c * k * k, c, k, k)
+    return F.conv_transpose2d(cols.reshape(cols.shape[0], c * k * k, h, w), eye, stride=rate, padding=rate // 2)
+
 __all__ = ["BiGFF", "RegionAffinity", "MultiScaleAggregation", "CFA", "attention_bytes"]
 
 
@@ -203,8 +221,7 @@ class RegionAffinity(nn.Module):
                         attn.append(a)
                 columns.append(cols)
             cols = columns[0] if len(columns) == 1 else torch.cat(columns, dim=2)
-            r = self.rate
-            out = F.fold(cols, (H, W), 2 * r, stride=r, padding=r // 2) / 4.0
+            out = _paste_patches(cols, (H, W), self.rate) / 4.0
         out = out.to(x.dtype)
         if return_attention:
             return out, (attn[0] if len(attn) == 1 else torch.cat(attn, dim=2))

@@ -127,7 +127,12 @@ class PartialConv2d(nn.Conv2d):
             ratio = self.window_size / count.clamp(min=self.eps) * valid_out  # 0 where m′ = 0
         raw = F.conv2d(x * valid.detach().to(x.dtype), self.weight, None,
                        self.stride, self.padding, self.dilation)      # Wᵀ(X⊙M)
-        y = _Renormalise.apply(raw, ratio, valid_out, self.bias)      # ·sum(1)/sum(M) + b·m′
+        if torch.is_grad_enabled():
+            y = _Renormalise.apply(raw, ratio, valid_out, self.bias)  # ·sum(1)/sum(M) + b·m′
+        else:   # inference and export: the same two in-place steps, no autograd function
+            y = raw.mul_(ratio)
+            if self.bias is not None:
+                y = y.addcmul_(self.bias.view(1, -1, 1, 1), valid_out)
         return y, valid_out.to(valid.dtype)
 
     # -- input checks --------------------------------------------------------------

@@ -50,8 +50,8 @@ under :func:`torch.utils.checkpoint.checkpoint`, so only one chunk's attention e
 at a time in the forward *and* the backward pass (recomputed there). With
 ``chunk=512`` at batch 6 the attention needs ``6·4096·512·4 B = 48 MiB`` per tensor.
 Measured on the CPU (``benchmarks/ctsdg.py``, peak resident memory of region affinity alone
-at batch 6): forward 1,365 MiB unchunked, 499 MiB with ``chunk=512``; forward + backward
-1,607 MiB unchunked, 874 MiB chunked, at about 1.5× the time (the recomputation).
+at batch 6): forward 1.37 GiB unchunked, 0.50 GiB with ``chunk=512``; forward + backward
+1.61 GiB unchunked, 0.87–0.97 GiB chunked, at about 1.4–1.5× the time (the recomputation).
 
 RAL runs in float32 even under autocast: a softmax with scale 10 over 4,096 scores is
 sensitive to bf16's 8-bit mantissa, and its cost is small next to the convolutions.

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tensors import validate
-from .perceptual import perceptual_loss, style_loss
+from .perceptual import merge_weights, perceptual_loss, style_loss
 
 __all__ = ["CTSDG_LOSS_WEIGHTS", "bce", "CTSDGLoss", "discriminator_loss"]
 
@@ -108,14 +108,7 @@ class CTSDGLoss(nn.Module):
 
     def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None):
         super().__init__()
-        merged = dict(CTSDG_LOSS_WEIGHTS)
-        for k, v in (weights or {}).items():
-            if k not in CTSDG_LOSS_WEIGHTS:
-                raise ValueError(f"unknown loss term {k!r}; terms are {list(CTSDG_LOSS_WEIGHTS)}")
-            v = float(v)
-            if not v >= 0.0:
-                raise ValueError(f"loss weight {k!r} must be ≥ 0, got {v}")
-            merged[k] = v
+        merged = merge_weights(CTSDG_LOSS_WEIGHTS, weights)
         if backbone is None and (merged["perceptual"] or merged["style"]):
             raise ValueError("a backbone is needed when the perceptual or style weights are non-zero")
         self.backbone = backbone

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..tensors import validate, validate_hole
-from .perceptual import perceptual_loss, style_loss, tv_loss
+from .perceptual import merge_weights, perceptual_loss, style_loss, tv_loss
 
 __all__ = ["PCONV_LOSS_WEIGHTS", "valid_loss", "hole_loss", "PConvLoss"]
 
@@ -92,14 +92,7 @@ class PConvLoss(nn.Module):
 
     def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None):
         super().__init__()
-        merged = dict(PCONV_LOSS_WEIGHTS)
-        for k, v in (weights or {}).items():
-            if k not in PCONV_LOSS_WEIGHTS:
-                raise ValueError(f"unknown loss term {k!r}; terms are {list(PCONV_LOSS_WEIGHTS)}")
-            v = float(v)
-            if not v >= 0.0:
-                raise ValueError(f"loss weight {k!r} must be ≥ 0, got {v}")
-            merged[k] = v
+        merged = merge_weights(PCONV_LOSS_WEIGHTS, weights)
         needs_features = any(merged[k] for k in ("perceptual", "style_out", "style_comp"))
         if backbone is None and needs_features:
             raise ValueError("a backbone is needed when the perceptual or style weights are non-zero")

@@ -14,14 +14,14 @@ Normalisations (all L1 losses are size-averaged, as the PConv authors state):
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
 from ..tensors import validate_hole
 
-__all__ = ["gram_matrix", "style_loss", "perceptual_loss", "dilate_hole", "tv_loss"]
+__all__ = ["gram_matrix", "style_loss", "perceptual_loss", "dilate_hole", "tv_loss", "merge_weights"]
 
 Features = Union[Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
 
@@ -124,3 +124,18 @@ def tv_loss(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     right = (x[..., :, 1:] - x[..., :, :-1]).abs() * (p[..., :, 1:] * p[..., :, :-1])
     down = (x[..., 1:, :] - x[..., :-1, :]).abs() * (p[..., 1:, :] * p[..., :-1, :])
     return right.mean() + down.mean()
+
+
+def merge_weights(defaults: Mapping[str, float], weights: Optional[Mapping[str, float]]) -> dict[str, float]:
+    """``defaults`` with the entries of ``weights`` replaced: every key must be a known term and
+    every weight a number ≥ 0 (a weight of 0 switches its term off). Shared by the loss classes
+    (:class:`~inpaintlib.losses.PConvLoss`, :class:`~inpaintlib.losses.CTSDGLoss`)."""
+    merged = dict(defaults)
+    for k, v in (weights or {}).items():
+        if k not in defaults:
+            raise ValueError(f"unknown loss term {k!r}; terms are {list(defaults)}")
+        v = float(v)
+        if not v >= 0.0:
+            raise ValueError(f"loss weight {k!r} must be ≥ 0, got {v}")
+        merged[k] = v
+    return merged

@@ -2,6 +2,8 @@
 
 * :mod:`.perceptual` — Gram matrix, style, perceptual and hole-region TV losses
   ("Partial convolution" chapter; reused by "Dual streams").
+* :mod:`.calibration` — per-layer scales that give the perceptual and style terms the
+  share of the loss the papers' weights intend with any backbone ("Partial convolution").
 * :mod:`.pconv` — the hole/valid L1s and :class:`PConvLoss` with the paper's weights
   ("Partial convolution" chapter).
 * :mod:`.gmcnn` — the confidence-driven weight, ``L_rec``, ``L_ae`` and
@@ -10,6 +12,15 @@
 * :mod:`.ctsdg` — :class:`CTSDGLoss`, :func:`discriminator_loss`, :func:`bce` and
   :data:`CTSDG_LOSS_WEIGHTS` ("Dual streams" chapter).
 """
+from .calibration import (
+    FEATURE_TARGETS,
+    backbone_shares,
+    format_shares,
+    layer_scales,
+    loss_shares,
+    measure_reference_magnitudes,
+    reference_magnitudes,
+)
 from .perceptual import dilate_hole, gram_matrix, perceptual_loss, style_loss, tv_loss
 from .pconv import PCONV_LOSS_WEIGHTS, PConvLoss, hole_loss, valid_loss
 from .gmcnn import (
@@ -26,6 +37,13 @@ from .adversarial import gradient_penalty, hinge_d_loss, hinge_g_loss, wgan_d_lo
 from .ctsdg import CTSDG_LOSS_WEIGHTS, CTSDGLoss, bce, discriminator_loss
 
 __all__ = [
+    "FEATURE_TARGETS",
+    "backbone_shares",
+    "format_shares",
+    "layer_scales",
+    "loss_shares",
+    "measure_reference_magnitudes",
+    "reference_magnitudes",
     "dilate_hole",
     "gram_matrix",
     "perceptual_loss",

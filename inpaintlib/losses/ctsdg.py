@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tensors import validate
+from .calibration import describe_calibration, layer_scales
 from .perceptual import merge_weights, perceptual_loss, style_loss
 
 __all__ = ["CTSDG_LOSS_WEIGHTS", "bce", "CTSDGLoss", "discriminator_loss"]
@@ -95,6 +96,9 @@ class CTSDGLoss(nn.Module):
             ``inpaintlib.nn.perceptual_backbone("auto")``); may be ``None`` when both
             their weights are 0.
         weights: overrides of :data:`CTSDG_LOSS_WEIGHTS`; a weight of 0 switches a term off.
+        calibrate: per-layer scales of the perceptual and style terms when ``backbone`` is
+            not the paper's VGG16 (:mod:`inpaintlib.losses.calibration`), so each keeps
+            the share of the loss the weights intend; ``False``: raw terms.
 
     ``forward(pred, target, hole, projected_image, projected_edge, target_edge,
     fake_scores=None, fake_edge=None)``: images in ``[0, 1]`` (``pred``: the raw
@@ -106,13 +110,19 @@ class CTSDGLoss(nn.Module):
     ``total = Σ weights[k]·terms[k]``.
     """
 
-    def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None):
+    def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None,
+                 calibrate: bool = True):
         super().__init__()
         merged = merge_weights(CTSDG_LOSS_WEIGHTS, weights)
-        if backbone is None and (merged["perceptual"] or merged["style"]):
+        needs_features = bool(merged["perceptual"] or merged["style"])
+        if backbone is None and needs_features:
             raise ValueError("a backbone is needed when the perceptual or style weights are non-zero")
         self.backbone = backbone
         self.weights = merged
+        # the hole term compares [-1, 1] images: twice the [0, 1] reference L1
+        self.layer_scales = (layer_scales(backbone, merged, hole_scale=2.0, style_keys=("style",))
+                             if calibrate and needs_features and merged["hole"] else None)
+        self.calibration = describe_calibration(backbone, self.layer_scales)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
                 projected_image: torch.Tensor, projected_edge: torch.Tensor, target_edge: torch.Tensor,
@@ -141,10 +151,12 @@ class CTSDGLoss(nn.Module):
             feats = self.backbone(torch.cat([pred, comp], dim=0))
             f_out = [f.chunk(2, dim=0)[0] for f in feats]
             f_comp = [f.chunk(2, dim=0)[1] for f in feats]
+            sc = self.layer_scales or {}
             if w["perceptual"]:
-                terms["perceptual"] = perceptual_loss(f_out, f_gt) + perceptual_loss(f_comp, f_gt)
+                terms["perceptual"] = (perceptual_loss(f_out, f_gt, sc.get("perceptual"))
+                                       + perceptual_loss(f_comp, f_gt, sc.get("perceptual")))
             if w["style"]:
-                terms["style"] = style_loss(f_out, f_gt) + style_loss(f_comp, f_gt)
+                terms["style"] = style_loss(f_out, f_gt, sc.get("style")) + style_loss(f_comp, f_gt, sc.get("style"))
         if w["adversarial"] and fake_scores is not None:
             if fake_edge is None:
                 raise ValueError("fake_edge (the edge detector's map of pred) is needed with fake_scores")
@@ -158,4 +170,4 @@ class CTSDGLoss(nn.Module):
         return total, terms
 
     def extra_repr(self) -> str:
-        return f"weights={self.weights}"
+        return f"weights={self.weights}, calibration={self.calibration!r}"

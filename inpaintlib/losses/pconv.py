@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..tensors import validate, validate_hole
+from .calibration import describe_calibration, layer_scales
 from .perceptual import merge_weights, perceptual_loss, style_loss, tv_loss
 
 __all__ = ["PCONV_LOSS_WEIGHTS", "valid_loss", "hole_loss", "PConvLoss"]
@@ -83,14 +84,20 @@ class PConvLoss(nn.Module):
         weights: loss weights; keys from :data:`PCONV_LOSS_WEIGHTS`, missing keys take
             the paper's values. A weight of 0 switches a term off: it is not computed
             (and the backbone is not called when no feature term is on).
+        calibrate: scale the perceptual and style terms per layer when ``backbone`` is
+            not the paper's VGG16, so each has the share of the loss the paper's weights
+            intend (:mod:`inpaintlib.losses.calibration`; ``layer_scales`` holds the
+            scales, ``calibration`` says what was done). ``False``: raw terms.
 
-    ``terms`` holds each computed term **unweighted** (float32 scalars, still attached to
+    ``terms`` holds each computed term **unweighted** (the feature terms after the
+    per-layer calibration, when there is one) (float32 scalars, still attached to
     the graph); ``total = Σ weights[k]·terms[k]``. Target features are computed under
     ``torch.no_grad()`` (one backbone call); the output and the composite go through the
     backbone together in a second call.
     """
 
-    def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None):
+    def __init__(self, backbone: Optional[nn.Module], weights: Optional[Mapping[str, float]] = None,
+                 calibrate: bool = True):
         super().__init__()
         merged = merge_weights(PCONV_LOSS_WEIGHTS, weights)
         needs_features = any(merged[k] for k in ("perceptual", "style_out", "style_comp"))
@@ -98,6 +105,9 @@ class PConvLoss(nn.Module):
             raise ValueError("a backbone is needed when the perceptual or style weights are non-zero")
         self.backbone = backbone
         self.weights = merged
+        self.layer_scales = (layer_scales(backbone, merged) if calibrate and needs_features and merged["hole"]
+                             else None)
+        self.calibration = describe_calibration(backbone, self.layer_scales)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -127,12 +137,14 @@ class PConvLoss(nn.Module):
             parts = [f.chunk(len(images), 0) for f in feats]
             f_out = [p[0] for p in parts] if want_out else None
             f_comp = [p[-1] for p in parts] if want_comp else None
+            sc = self.layer_scales or {}
             if w["perceptual"]:
-                terms["perceptual"] = perceptual_loss(f_out, f_gt) + perceptual_loss(f_comp, f_gt)
+                terms["perceptual"] = (perceptual_loss(f_out, f_gt, sc.get("perceptual"))
+                                       + perceptual_loss(f_comp, f_gt, sc.get("perceptual")))
             if w["style_out"]:
-                terms["style_out"] = style_loss(f_out, f_gt)
+                terms["style_out"] = style_loss(f_out, f_gt, sc.get("style_out"))
             if w["style_comp"]:
-                terms["style_comp"] = style_loss(f_comp, f_gt)
+                terms["style_comp"] = style_loss(f_comp, f_gt, sc.get("style_comp"))
         if w["tv"]:
             terms["tv"] = tv_loss(comp, hole)
 
@@ -142,4 +154,4 @@ class PConvLoss(nn.Module):
         return total, terms
 
     def extra_repr(self) -> str:
-        return f"weights={self.weights}"
+        return f"weights={self.weights}, calibration={self.calibration!r}"

@@ -72,16 +72,27 @@ def gram_matrix(f: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(out, m, m.transpose(1, 2), beta=0.0, alpha=1.0 / (c * h * w))
 
 
-def perceptual_loss(feats_a: Features, feats_b: Features) -> torch.Tensor:
-    """``Σ_layers mean|a − b|``: the L1 distance between feature maps, size-averaged per
-    layer and summed over layers (float32)."""
-    return sum((x.float() - y.float()).abs().mean() for x, y in _pair(feats_a, feats_b))
+def _scaled_sum(values: list[torch.Tensor], scales: Optional[Sequence[float]]) -> torch.Tensor:
+    if scales is None:
+        return sum(values)
+    if len(scales) != len(values):
+        raise ValueError(f"got {len(scales)} layer scales for {len(values)} layers")
+    return sum(float(s) * v for s, v in zip(scales, values))
 
 
-def style_loss(feats_a: Features, feats_b: Features) -> torch.Tensor:
-    """``Σ_layers mean|G(a) − G(b)|`` with :func:`gram_matrix` (normalised by ``C·H·W``);
-    the mean is over the ``B·C·C`` Gram entries."""
-    return sum((gram_matrix(x) - gram_matrix(y)).abs().mean() for x, y in _pair(feats_a, feats_b))
+def perceptual_loss(feats_a: Features, feats_b: Features,
+                    scales: Optional[Sequence[float]] = None) -> torch.Tensor:
+    """``Σ_layers s_l·mean|a − b|``: the L1 distance between feature maps, size-averaged per
+    layer and summed over layers (float32). ``scales`` (default all 1) are the per-layer
+    calibration of :mod:`inpaintlib.losses.calibration`."""
+    return _scaled_sum([(x.float() - y.float()).abs().mean() for x, y in _pair(feats_a, feats_b)], scales)
+
+
+def style_loss(feats_a: Features, feats_b: Features, scales: Optional[Sequence[float]] = None) -> torch.Tensor:
+    """``Σ_layers s_l·mean|G(a) − G(b)|`` with :func:`gram_matrix` (normalised by ``C·H·W``);
+    the mean is over the ``B·C·C`` Gram entries; ``scales`` as in :func:`perceptual_loss`."""
+    return _scaled_sum([(gram_matrix(x) - gram_matrix(y)).abs().mean() for x, y in _pair(feats_a, feats_b)],
+                       scales)
 
 
 def dilate_hole(hole: torch.Tensor, pixels: int = 1) -> torch.Tensor:

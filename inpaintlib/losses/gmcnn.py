@@ -14,6 +14,14 @@ NeurIPS 2018; method notes §4.2). The generator loss of the PyTorch code is::
 * ``L_mrf`` the implicit-diversified MRF loss (:mod:`inpaintlib.losses.idmrf`),
 * ``L_adv`` the adversarial terms (:mod:`inpaintlib.losses.adversarial`).
 
+**Value range.** The original normalises images to ``[-1, 1]``, so its ``L_rec`` and
+``L_ae`` are twice the same L1 on ``[0, 1]`` images. The two functions below compute the
+L1 of whatever they are given; the GMCNN recipe (:mod:`inpaintlib.recipes.gmcnn`) maps the
+book's ``[0, 1]`` prediction and ground truth to ``[-1, 1]`` (``2x − 1``) before calling
+them, as :class:`~inpaintlib.losses.CTSDGLoss` does, so that the weights above balance
+the terms as in the original (on ``[0, 1]`` images ID-MRF and the adversarial terms would
+weigh twice as much relative to the L1 terms).
+
 The confidence-driven weight ``M_w`` (:func:`confidence_weight`) says how much to trust the
 ground truth at each missing pixel: pixels near the known border have an almost certain
 answer and get weight near 1, pixels deep inside a big hole could plausibly be many things
@@ -236,6 +244,9 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Te
     pixels. Only hole pixels contribute (``completed = target`` elsewhere), so the value
     of ``M_w`` on known pixels does not matter. A batch with no hole pixels gives 0.
 
+    The value scales with the images' range: pass ``[-1, 1]`` images for the original's
+    value (the GMCNN recipe does), ``[0, 1]`` images give half of it.
+
     Args:
         pred: the generator's raw output ``B×C×H×W``.
         target: the ground truth, same shape.
@@ -263,7 +274,8 @@ def known_region_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tens
 
     Batch-wide means as in :func:`reconstruction_loss`: ``B·C·H·W`` elements in the
     numerator, ``B·1·H·W`` mask pixels in the denominator. A batch with no known pixels
-    gives 0.
+    gives 0. Like :func:`reconstruction_loss` it is the original's value for ``[-1, 1]``
+    images (what the GMCNN recipe passes) and half of it for ``[0, 1]`` images.
     """
     _check_pixels(pred, target, hole)
     known = 1.0 - hole.float()

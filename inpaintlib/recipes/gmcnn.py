@@ -27,6 +27,24 @@ The confidence kernel is 65 px at 256 px (the original's) and scales with the im
 Masks: GMCNN's rectangle (a box of half the image side, sides shrunk by up to 32 px at
 256) by default, whose bounding box is what the local critic sees; with free-form masks
 the local critic sees the whole image.
+
+How each term is computed, as in the original (``pytorch/model/net.py``; WGAN-GP from
+``tensorflow/net/network.py``) although the book's images are in ``[0, 1]``:
+
+* **Value range of the L1 terms.** The original normalises images to ``[-1, 1]``, so its
+  ``L_rec`` and ``L_ae`` are L1 distances of ``[-1, 1]`` images. The recipe maps
+  prediction and ground truth to ``[-1, 1]`` before both (2× the ``[0, 1]`` L1, as
+  :class:`~inpaintlib.losses.CTSDGLoss` does), so the weights 1.4 / 1.2 / 0.05 / 0.001
+  balance the terms as in the original; the logged ``rec`` and ``ae`` are these values.
+* **ID-MRF on the local patch.** With rectangles ID-MRF compares the completed local
+  patch with the ground truth's (the crop, resized to the local critic's size, that the
+  local critic sees); with free-form masks the whole completed image with the whole
+  ground truth. ID-MRF takes ``[0, 1]`` images, as the original feeds it ``(x + 1)/2``.
+* **WGAN-GP.** The penalty's norm runs over the hole only (``Σ mask·(∂D/∂x̂)²``, the TF
+  ``gradients_penalty(..., mask=...)``): the global critic's with the hole, the local
+  critic's with the hole cropped like the patch (free-form: the hole). The gradient is
+  taken with respect to the ``[-1, 1]`` interpolate, the original critic's input (the
+  book's critics take ``[0, 1]`` and map it inside, which would double the gradient).
 """
 from __future__ import annotations
 
@@ -41,7 +59,7 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import run_phase
+from ._common import paper_backbone, run_phase
 
 __all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
            "pretrain", "finetune", "train_gmcnn"]
@@ -124,16 +142,36 @@ def training_pairs(sched: GMCNNSchedule, batch_size: int, seed: int = 0) -> Trai
     return TrainingPairs(batch_size, sched.image_size, masks=sched.masks, ratio=(0.05, 0.5), seed=seed)
 
 
+def _to_signed(x: torch.Tensor) -> torch.Tensor:
+    """``[0, 1]`` → the original's ``[-1, 1]``."""
+    return x * 2.0 - 1.0
+
+
 def _reconstruction(loss_weights, confidence, pred, image, hole):
+    """``L_rec`` and ``L_ae`` on the original's ``[-1, 1]`` scale (2× the ``[0, 1]`` L1:
+    prediction and ground truth are mapped to ``[-1, 1]`` first), and their weighted sum."""
     from ..losses import known_region_loss, reconstruction_loss
 
-    rec = reconstruction_loss(pred, image, hole, confidence(hole))
-    ae = known_region_loss(pred, image, hole)
+    pred_s, image_s = _to_signed(pred), _to_signed(image)
+    rec = reconstruction_loss(pred_s, image_s, hole, confidence(hole))
+    ae = known_region_loss(pred_s, image_s, hole)
     return rec, ae, loss_weights["rec"] * rec + loss_weights["ae"] * ae
 
 
+def _signed_gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor,
+                             mask: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (λ = 10) as the TF code computes it: interpolates of the ``[-1, 1]`` images,
+    the gradient of the critic with respect to them, its norm over the ``mask`` pixels
+    (``sqrt(Σ mask·g²)``). ``critic`` takes ``[0, 1]`` images, ``real``/``fake`` are in
+    ``[0, 1]``."""
+    from ..losses import gradient_penalty
+
+    return gradient_penalty(lambda x: critic((x + 1.0) / 2.0), _to_signed(real), _to_signed(fake), mask=mask)
+
+
 def pretrain_step_fn(confidence: Callable, loss_weights: Optional[dict] = None) -> Callable:
-    """Phase 1: ``1.4·L_rec + 1.2·L_ae``, one generator step."""
+    """Phase 1: ``1.4·L_rec + 1.2·L_ae``, one generator step (both L1 terms on the
+    original's ``[-1, 1]`` scale, i.e. 2× the ``[0, 1]`` L1)."""
     from ..losses import GMCNN_LOSS_WEIGHTS
 
     w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
@@ -152,9 +190,16 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
                      adversarial: str = "hinge", loss_weights: Optional[dict] = None,
                      local_size: Optional[int] = None) -> Callable:
     """Phase 2: ``d_steps`` critic steps, then one generator step with reconstruction,
-    ID-MRF (skipped when ``mrf`` is None) and adversarial terms."""
-    from ..losses import (GMCNN_LOSS_WEIGHTS, gradient_penalty, hinge_d_loss, hinge_g_loss,
-                          wgan_d_loss, wgan_g_loss)
+    ID-MRF (skipped when ``mrf`` is None) and adversarial terms.
+
+    ``local_size`` (rectangles): the local critic sees each hole's bounding box resized to
+    ``local_size``, and ID-MRF compares the same completed patch with the ground truth's
+    (the original's ``completed_local`` / ``gt_local``). ``None`` (free-form): both see the
+    whole image. ``L_rec`` and ``L_ae`` are on the ``[-1, 1]`` scale (2× the ``[0, 1]``
+    L1). With ``"wgan-gp"`` the penalty is restricted to the hole (global critic) and the
+    hole cropped like the patch (local critic), on the ``[-1, 1]`` scale, as in the TF code.
+    """
+    from ..losses import GMCNN_LOSS_WEIGHTS, hinge_d_loss, hinge_g_loss, wgan_d_loss, wgan_g_loss
     from ..models.gmcnn import crop_boxes, hole_bounding_boxes
 
     if adversarial not in ("hinge", "wgan-gp"):
@@ -172,6 +217,7 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
         # rectangles: the local critic sees the hole's bounding box; free-form: the whole image
         boxes = hole_bounding_boxes(hole) if local_size is not None else None
         real_l, fake_l = local_view(image, boxes), local_view(comp, boxes)
+        hole_l = local_view(hole, boxes) if adversarial == "wgan-gp" else None
         n = image.shape[0]
         for _ in range(d_steps):  # critics: real and fake in one call each (one DDP forward)
             sg = dg(torch.cat([image, comp.detach()]))
@@ -180,8 +226,8 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
                 d_loss = hinge_d_loss(sg[:n], sg[n:]) + hinge_d_loss(sl[:n], sl[n:])
             else:
                 d_loss = (wgan_d_loss(sg[:n], sg[n:]) + wgan_d_loss(sl[:n], sl[n:])
-                          + gradient_penalty(dg, image, comp.detach())
-                          + gradient_penalty(dl, real_l, fake_l.detach()))
+                          + _signed_gradient_penalty(dg, image, comp.detach(), hole)
+                          + _signed_gradient_penalty(dl, real_l, fake_l.detach(), hole_l))
             trainer.optimize("d", d_loss)
         rec, ae, total = _reconstruction(w, confidence, pred, image, hole)
         g_adv = hinge_g_loss if adversarial == "hinge" else wgan_g_loss
@@ -189,7 +235,7 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
         total = total + w["adv"] * adv
         logs = {"rec": rec, "ae": ae, "adv": adv, "d": d_loss}
         if mrf is not None:
-            m = mrf(comp, image)
+            m = mrf(fake_l, real_l)   # rectangles: the local patch; free-form: the whole image
             total = total + w["mrf"] * m
             logs["mrf"] = m
         trainer.optimize("g", total)
@@ -228,8 +274,11 @@ def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: 
 @register_recipe("gmcnn")
 def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, backbone: str = "auto", adversarial: str = "hinge",
-                device=None, progress: bool = True, seed: int = 0) -> nn.Module:
+                device=None, progress: bool = True, seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
     """Pre-train, then fine-tune with ID-MRF and both critics; return the generator in eval mode.
+
+    ``overrides`` replaces fields of the profile's :class:`GMCNNSchedule`. The ``paper``
+    profile insists on VGG19 for ID-MRF (``backbone="auto"`` becomes ``"vgg19"``).
 
     ``max_steps`` overrides the pre-training length (fine-tuning gets a quarter of it).
     ``backbone`` chooses the ID-MRF features: ``"auto"`` is VGG19 when its ImageNet
@@ -238,7 +287,7 @@ def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     from ..models import GMCNN, GlobalDiscriminator, LocalDiscriminator
 
     prof = get_profile(profile)
-    sched = schedule(prof)
+    sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, pretrain_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or checkpoint_root() / f"gmcnn-{prof.name}")
@@ -249,7 +298,7 @@ def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     dg = GlobalDiscriminator(in_size=sched.image_size, width=sched.width)
     dl = LocalDiscriminator(in_size=local, width=sched.width)
     finetune(g, dg, dl, training_pairs(sched, sched.batch_finetune, seed + 1), sched, out_dir,
-             mrf=idmrf_loss(backbone), adversarial=adversarial, device=device, progress=progress)
+             mrf=idmrf_loss(paper_backbone(prof, backbone, "vgg19")), adversarial=adversarial, device=device, progress=progress)
     g = g.cpu().eval()
     save_model(g, out_dir / "gmcnn.pt", "gmcnn", config=sched.model_config(),
                meta={"profile": prof.name, "schedule": asdict(sched)})

@@ -18,6 +18,12 @@ schedule, training seconds from its logs), device, commit, date — to the resul
     .venv/bin/python benchmarks/quality.py --profile quick
     .venv/bin/python benchmarks/quality.py --profile workshop --methods pconv,gmcnn
 
+``--reference`` scores the reference models shipped with the book instead (at their own
+size, with standard errors, beside the baselines and the mean-colour fill) and checks
+their targets:
+
+    .venv/bin/python benchmarks/quality.py --reference
+
 Taught with the "Comparing the methods" chapter.
 """
 from __future__ import annotations
@@ -62,6 +68,33 @@ def run(profile=None, methods=None, images=None, per_bucket=None, device=None, b
     return records
 
 
+def run_reference(args, argv):
+    """``--reference``: the shipped reference models on their cards' evaluation set."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    records = compare.reference_records(methods=methods)
+    info = compare.run_info("cpu", note=args.note, command=command_line(argv))
+    records = [{"benchmark": "quality", "profile": "reference", **rec, **info} for rec in records]
+    r0 = records[0]
+    print(f"{r0['eval']['pairs']} pairs at {r0['eval']['size']} px ({r0['eval']['images']}, "
+          f"{r0['eval']['masks_per_bucket']} {r0['eval']['mask_kind']} masks per bucket) | commit {r0['commit']}\n")
+    print("| method | kind | " + " | ".join(r0["eval"]["buckets"]) + " | all |")
+    print("|---|---|" + "---|" * (len(r0["eval"]["buckets"]) + 1))
+    for rec in records:
+        cells = [f"{row['psnr']:.2f} ± {row['psnr_se']:.2f}" for row in rec["buckets"]]
+        print(f"| {rec['method']} | {rec['kind']} | " + " | ".join(cells) + " |")
+    print("\nReference targets (PSNR, dB):")
+    for g in compare.reference_goals(records):
+        print(f"  {g['method']:>20} {g['test']}: {g['value']:.2f} vs {g['against']:.2f} -> "
+              f"{'met' if g['met'] else 'NOT met'} (margin {g['margin']:+.2f} dB)")
+    out = None if args.out == "-" else args.out
+    if out:
+        compare.append_records(out, records)
+        print(f"\nappended {len(records)} records to {out}")
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,7 +110,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="results file to append to ('-' = do not write)")
     ap.add_argument("--note", default=None, help="a sentence about the machine or the run, stored with each record")
+    ap.add_argument("--reference", action="store_true",
+                    help="score the reference models shipped with the book (inpaintlib.reference) at their own "
+                         "size beside the baselines and the mean-colour fill, with standard errors, and check "
+                         "the reference targets, instead of the profile's models")
     args = ap.parse_args(argv)
+    if args.reference:
+        return run_reference(args, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None

@@ -40,6 +40,7 @@ __all__ = [
     "BASELINES",
     "get_baseline",
     "Baseline",
+    "mean_colour_fill",
 ]
 
 
@@ -127,6 +128,15 @@ def biharmonic(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
 
 
 #: Baselines by name.
+def mean_colour_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The floor every learned method must clear: each image's hole filled with the mean
+    colour of its known pixels (vectorised over the batch; not one of :data:`BASELINES`)."""
+    validate(image, hole)
+    known = 1.0 - hole.to(image.dtype)
+    mean = (image * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    return known * image + (1.0 - known) * mean
+
+
 BASELINES: Dict[str, Callable[..., torch.Tensor]] = {
     "telea": telea,
     "ns": navier_stokes,

@@ -2,7 +2,7 @@
 
 ::
 
-    inpaintlib inpaint IMAGE MASK -o OUT --method telea|ns|biharmonic|MODEL.pt
+    inpaintlib inpaint IMAGE MASK -o OUT --method telea|ns|biharmonic|pconv|gmcnn|ctsdg|clmser|MODEL.pt
     inpaintlib masks --kind free_form --n 10 --size 256 --buckets ctsdg -o masks/eval
     inpaintlib eval --method telea --masks free_form --n 4 --size 64
     inpaintlib train METHOD --profile quick
@@ -33,19 +33,31 @@ def _baseline_names() -> list[str]:
     return sorted(BASELINES)
 
 
+def _reference_names() -> list[str]:
+    from .reference import SPECS
+
+    return sorted(SPECS)
+
+
 def _resolve_method(method: str):
-    """A baseline name or a model file → a callable ``(image, hole) -> pred``."""
+    """A baseline name, a method name (its reference model) or a model file → a callable
+    ``(image, hole) -> pred``."""
     from .baselines import BASELINES, get_baseline
 
     if method in BASELINES:
         return get_baseline(method), method
+    if method in _reference_names():
+        from .reference import load_reference
+
+        return load_reference(method), f"{method} (reference model)"
     path = Path(method)
     if path.suffix in {".pt", ".pth", ".ckpt"} or path.exists():
         from .registry import load_model
 
         return load_model(path), path.name
     raise UserError(
-        f"unknown method {method!r}: use one of {', '.join(_baseline_names())} or the path of a model file"
+        f"unknown method {method!r}: use one of {', '.join(_baseline_names())}, a method with a reference "
+        f"model ({', '.join(_reference_names())}) or the path of a model file"
     )
 
 
@@ -65,13 +77,19 @@ def cmd_inpaint(args) -> int:
             f"{hole.shape[-1]}×{hole.shape[-2]}; they must have the same size"
         )
     validate(image, hole)
+    from .inference import inpaint, model_size
+
     model, name = _resolve_method(args.method)
     dev = device(args.device) if args.device else (torch.device("cpu") if name in _baseline_names() else device())
     if hasattr(model, "to"):
         model = model.to(dev)
-    with torch.no_grad():
-        pred = model(image.to(dev), hole.to(dev)).float().clamp(0, 1).cpu()
-    out = pred if args.raw else composite(image, pred, hole)
+    size = args.size or model_size(model)
+    strategy = args.strategy if size else "native"
+    if size and tuple(image.shape[-2:]) != (size, size) and strategy != "native":
+        print(f"{name}: trained at {size} px; the {image.shape[-1]}×{image.shape[-2]} photo is filled with the "
+              f"'{strategy}' strategy (the model runs at {size} px, the fill is pasted back at full size; "
+              f"--strategy crop|resize|native)")
+    out = inpaint(model, image.to(dev), hole.to(dev), size=size, strategy=strategy, raw=args.raw).cpu()
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     to_pil(out).save(out_path)
@@ -129,10 +147,14 @@ def cmd_eval(args) -> int:
     idx = torch.arange(len(holes)) % len(images)
     image = torch.stack([images[int(i)] for i in idx])
     preds = []
-    with torch.no_grad():
-        for s in range(0, len(holes), args.batch_size):
-            x, h = image[s:s + args.batch_size], holes[s:s + args.batch_size]
-            preds.append(model(x.to(dev), h.to(dev)).float().clamp(0, 1).cpu())
+    from .inference import inpaint, model_size
+
+    size = model_size(model)
+    if size and size != args.size:
+        print(f"{name}: trained at {size} px, evaluated at {args.size} px with the 'crop' strategy")
+    for s in range(0, len(holes), args.batch_size):
+        x, h = image[s:s + args.batch_size], holes[s:s + args.batch_size]
+        preds.append(inpaint(model, x.to(dev), h.to(dev), size=size, raw=True).cpu())
     pred = composite(image, torch.cat(preds), holes)
     scores = evaluate(pred, image, holes)
     table = bucket_table(ms.ratios, scores, buckets, method=name)
@@ -233,7 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("image", help="input image (any format Pillow reads)")
     q.add_argument("mask", help="mask image, white = hole (see --invert-mask)")
     q.add_argument("-o", "--output", required=True, help="output image path")
-    q.add_argument("--method", default="telea", help="telea, ns, biharmonic, or a model file (.pt)")
+    q.add_argument("--method", default="telea",
+                   help="telea, ns, biharmonic; pconv, gmcnn, ctsdg or clmser (the reference model shipped "
+                        "with the book); or a model file (.pt)")
+    q.add_argument("--strategy", default="crop", choices=["crop", "resize", "native"],
+                   help="how a model trained at a smaller size fills a larger photo: 'crop' (default) fills a "
+                        "window around the hole at the model's size, 'resize' the whole photo at the model's "
+                        "size, 'native' runs the model on the photo as it is")
+    q.add_argument("--size", type=int, default=None,
+                   help="the size to run the model at (default: the size it was trained at)")
     q.add_argument("--invert-mask", action="store_true", help="the mask file marks holes in black")
     q.add_argument("--raw", action="store_true", help="save the raw prediction instead of the composite")
     q.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
@@ -249,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_masks)
 
     e = sub.add_parser("eval", help="evaluate a method per hole-ratio bucket")
-    e.add_argument("--method", default="telea", help="telea, ns, biharmonic, or a model file (.pt)")
+    e.add_argument("--method", default="telea",
+                   help="telea, ns, biharmonic, a method with a reference model (pconv, gmcnn, ctsdg, clmser), "
+                        "or a model file (.pt)")
     e.add_argument("--images", default="heldout", help="'heldout' (sample bank) or an image folder")
     e.add_argument("--masks", default="free_form", help="mask kind for the fixed mask set")
     e.add_argument("--mask-dir", default=None, help="keep the fixed mask set in this folder")

@@ -64,6 +64,8 @@ __all__ = [
     "compare",
     "records_table",
     "beats_best_baseline",
+    "reference_records",
+    "reference_goals",
     "fid_network",
     "run_info",
     "git_commit",
@@ -233,13 +235,17 @@ def training_seconds(name: str, profile: Union[str, Profile, None] = None,
 def trained_model(name: str, profile: Union[str, Profile, None] = None, progress: bool = False,
                   **kwargs) -> torch.nn.Module:
     """Load-or-train a method through its registered recipe and return the generator in
-    eval mode: ``get_recipe(name)(profile, ...)``. Checkpoints live under
-    :func:`recipe_run_dir`, so a second call only loads them. Taught in the "Comparing the methods" chapter."""
+    eval mode: ``get_recipe(name)(profile, ...)``, with ``trained_size`` set to the
+    schedule's image size. Checkpoints live under :func:`recipe_run_dir`, so a second call
+    only loads them. Taught in the "Comparing the methods" chapter."""
     recipe = get_recipe(name)
     params = inspect.signature(recipe).parameters
     if "progress" in params:
         kwargs.setdefault("progress", progress)
     model = recipe(get_profile(profile), **kwargs)
+    size = training_budget(name, profile).get("image_size")
+    if size:
+        model.trained_size = int(size)   # inpaintlib.inference runs it at this size
     return model.eval()
 
 
@@ -464,6 +470,101 @@ def beats_best_baseline(records: Sequence[dict], buckets: Sequence[str] = ("20�
             out.append({"method": rec["method"], "bucket": bucket, metric: v,
                         "best_baseline": best["method"], "baseline_value": b,
                         "beats": bool(v < b if lower_is_better else v > b)})
+    return out
+
+
+# ------------------------------------------------------------ reference models
+
+
+def reference_records(data: Optional[EvaluationSet] = None, live: Optional[Mapping[str, Callable]] = None,
+                      baselines: Sequence[str] = BASELINE_NAMES, keep_outputs: bool = False,
+                      methods: Optional[Iterable[str]] = None) -> List[dict]:
+    """The reference models shipped with the book (:mod:`inpaintlib.reference`) beside
+    ``live`` models (e.g. the quick runs: name → model, each run at the size it was trained
+    at by :func:`inpaintlib.inference.inpaint`), the classical baselines and the mean-colour
+    fill, on ``data`` (default: the reference cards' set — held-out photos at the reference
+    size, :data:`inpaintlib.reference.EVAL_PER_BUCKET` free-form masks per bucket).
+
+    Records as :func:`compare`'s, with ``kind`` ``"reference"``, ``"learned"``,
+    ``"baseline"`` or ``"floor"`` (the mean-colour fill), ``"psnr_se"`` (standard error)
+    in every bucket row, and for reference models the card's ``"card"`` summary.
+    Taught in the "Comparing the methods" chapter."""
+    from . import reference as _ref
+    from .baselines import mean_colour_fill
+    from .inference import inpaint, model_size
+
+    names = [m for m in (methods or _ref.reference_names()) if m in _ref.reference_names()]
+    if data is None:
+        size = _ref.card(names[0])["image_size"] if names else 128
+        data = evaluation_set(size=size, per_bucket=_ref.EVAL_PER_BUCKET, seed=_ref.EVAL_SEED)
+    size = data.images.shape[-1]
+
+    def at_own_size(model):
+        return lambda x, h: inpaint(model, x, h, size=model_size(model), raw=True)
+
+    entries = []
+    for m in names:
+        model = _ref.load_reference(m)
+        entries.append((f"{m} (reference)", at_own_size(model), "reference", m, _ref.card(m)))
+    for name, model in (live or {}).items():
+        entries.append((name, at_own_size(model), "learned", None, None))
+    entries += [(n, _baselines.Baseline(n), "baseline", None, None) for n in baselines]
+    entries.append(("mean colour", mean_colour_fill, "floor", None, None))
+    ids = _masks.bucket_indices(data.ratios, data.buckets)
+    records = []
+    for name, fill, kind, method, card in entries:
+        res = evaluate_fill(fill, data)
+        rows = _bucket_rows(data, res["metrics"])
+        psnr = res["metrics"]["psnr"].double()
+        for row in rows:
+            sel = psnr if row["bucket"] == "all" else psnr[ids == data.description["buckets"].index(row["bucket"])]
+            row["psnr_se"] = float(sel.std(unbiased=True) / math.sqrt(len(sel))) if len(sel) > 1 else float("nan")
+        rec = {"method": name, "title": name, "kind": kind, "eval": dict(data.description), "buckets": rows,
+               "inference_ms_per_image": 1000 * res["seconds_per_image"], "size": size}
+        if card is not None:
+            rec["card"] = {k: card.get(k) for k in ("image_size", "phases", "wall_seconds", "machine", "commit",
+                                                     "date", "seed", "command")}
+            rec["budget"] = {"steps": sum(p["steps"] for p in card["phases"].values()),
+                             "image_size": card["image_size"], "cpu_minutes": round(card["wall_seconds"] / 60, 1)}
+        if keep_outputs:
+            rec["outputs"] = res["outputs"]
+        records.append(rec)
+    return records
+
+
+#: The reference models' targets (the book's issue list): every one beats the mean-colour
+#: fill in every bucket; these three also beat the best classical baseline's PSNR in 40–60 %
+#: and come within 0.5 dB of it in 20–40 %.
+REFERENCE_TARGET_METHODS = ("pconv", "gmcnn", "ctsdg")
+
+
+def reference_goals(records: Sequence[dict]) -> List[dict]:
+    """Check the reference targets on :func:`reference_records`' output: one row per
+    reference model and test ``{"method", "test", "value", "against", "margin", "met"}``
+    (``margin`` in dB: positive is good)."""
+    by_kind = {}
+    for r in records:
+        by_kind.setdefault(r["kind"], []).append(r)
+
+    def psnr(rec, bucket):
+        return next(row["psnr"] for row in rec["buckets"] if row["bucket"] == bucket)
+
+    floor = by_kind["floor"][0]
+    out = []
+    for rec in by_kind.get("reference", []):
+        method = rec["method"].split(" ")[0]
+        for bucket in ("0–20%", "20–40%", "40–60%"):
+            v, f = psnr(rec, bucket), psnr(floor, bucket)
+            out.append({"method": rec["method"], "test": f"beats the mean-colour fill, {bucket}", "value": v,
+                        "against": f, "margin": v - f, "met": v > f})
+        if method in REFERENCE_TARGET_METHODS:
+            for bucket, slack in (("40–60%", 0.0), ("20–40%", 0.5)):
+                best = max(by_kind["baseline"], key=lambda b: psnr(b, bucket))
+                v, b = psnr(rec, bucket), psnr(best, bucket)
+                test = (f"beats {best['method']} (best baseline), {bucket}" if not slack else
+                        f"within {slack} dB of {best['method']} (best baseline), {bucket}")
+                out.append({"method": rec["method"], "test": test, "value": v, "against": b,
+                            "margin": v - b + slack, "met": v - b + slack > 0})
     return out
 
 

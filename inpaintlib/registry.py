@@ -113,7 +113,9 @@ def save_model(model: nn.Module, path: Union[str, os.PathLike], name: str,
 
 
 def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> nn.Module:
-    """Rebuild a generator from a model file written by :func:`save_model`, in eval mode."""
+    """Rebuild a generator from a model file written by :func:`save_model`, in eval mode.
+    When the file records the image size it was trained at, the model gets it as
+    ``model.trained_size`` (:func:`inpaintlib.inference.model_size`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
@@ -128,4 +130,8 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
         )
     model = build_model(payload["model"], **payload["config"])
     model.load_state_dict(payload["state_dict"])
+    meta = payload.get("meta") or {}
+    size = (meta.get("schedule") or {}).get("image_size") or (meta.get("overrides") or {}).get("image_size")
+    if size:
+        model.trained_size = int(size)   # what inpaintlib.inference runs the model at
     return model.eval()

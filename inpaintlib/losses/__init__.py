@@ -20,6 +20,7 @@ from .calibration import (
     loss_shares,
     measure_reference_magnitudes,
     reference_magnitudes,
+    report_shares,
 )
 from .perceptual import dilate_hole, gram_matrix, perceptual_loss, style_loss, tv_loss
 from .pconv import PCONV_LOSS_WEIGHTS, PConvLoss, hole_loss, valid_loss
@@ -44,6 +45,7 @@ __all__ = [
     "loss_shares",
     "measure_reference_magnitudes",
     "reference_magnitudes",
+    "report_shares",
     "dilate_hole",
     "gram_matrix",
     "perceptual_loss",

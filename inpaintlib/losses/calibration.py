@@ -38,6 +38,7 @@ replaced; with VGG16 the losses use the paper's weights unscaled.
 """
 from __future__ import annotations
 
+import csv
 import functools
 import json
 from pathlib import Path
@@ -61,6 +62,7 @@ __all__ = [
     "describe_calibration",
     "loss_shares",
     "format_shares",
+    "report_shares",
 ]
 
 #: Side of the reference crops, in pixels.
@@ -215,3 +217,28 @@ def loss_shares(terms: Mapping[str, float], weights: Mapping[str, float]) -> dic
 def format_shares(shares: Mapping[str, float]) -> str:
     """``"hole 41% · valid 6% · ..."``, largest first."""
     return " · ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def _log_rows(log: Path) -> list[dict]:
+    if not Path(log).is_file():
+        return []
+    with open(log, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def report_shares(log, weights: Mapping[str, float], label: str = "", verbose: bool = True
+                  ) -> Optional[dict]:
+    """Print each weighted loss term's share of the total at the first and the last logged
+    step of a run (from its ``log.csv``); return ``{"start": shares, "end": shares}``."""
+    rows = _log_rows(log)
+    if not rows:
+        return None
+    picked = {}
+    for name, row in (("start", rows[0]), ("end", rows[-1])):
+        terms = {k: float(v) for k, v in row.items() if k in weights and v not in ("", None)}
+        picked[name] = loss_shares(terms, weights)
+    if verbose:
+        prefix = f"{label}: " if label else ""
+        print(f"{prefix}weighted loss shares at step {rows[0]['step']}: {format_shares(picked['start'])}")
+        print(f"{prefix}weighted loss shares at step {rows[-1]['step']}: {format_shares(picked['end'])}")
+    return picked

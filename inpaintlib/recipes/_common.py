@@ -5,6 +5,7 @@ from typing import Callable
 
 from torch import nn
 
+from ..losses.calibration import report_shares  # noqa: F401  (the recipes print loss shares with it)
 from ..train import Trainer, load_or_train
 
 
@@ -21,3 +22,9 @@ def run_phase(trainer: Trainer, data: Callable, *aux) -> dict:
     result["log"] = trainer.out_dir / "log.csv"
     trainer.close()
     return result
+
+
+def paper_backbone(profile, backbone: str, paper_kind: str) -> str:
+    """The backbone a recipe asks for: the ``paper`` profile turns ``"auto"`` into the
+    paper's own network (``paper_kind``), so it never falls back to another one silently."""
+    return paper_kind if getattr(profile, "name", profile) == "paper" and backbone == "auto" else backbone

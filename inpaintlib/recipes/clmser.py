@@ -147,7 +147,7 @@ def loss_gradient_norms(model: nn.Module, image: torch.Tensor, hole: torch.Tenso
 def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                  variant: str = "CLmser", max_steps: Optional[int] = None, device=None,
                  data: Optional[Callable] = None, images=None, progress: bool = True,
-                 seed: int = 0) -> nn.Module:
+                 seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
     """Train one CLmser variant (``"CLmser"``, ``"CLmser_n"``, ``"CLmser_w"`` or ``"CAE"``) and
     return it in eval mode.
 
@@ -155,7 +155,8 @@ def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, 
     random crops (e.g. a handful of photos, for the chapter's small-data experiment); the
     default run directory then gets a ``-n<len(images)>`` suffix. ``data``: any
     ``data(step) -> (image, hole)`` stream instead (not together with ``images``).
-    ``max_steps`` overrides the schedule's length (the LR milestones stay at 40 % and 80 %).
+    ``max_steps`` overrides the schedule's length (the LR milestones stay where the schedule
+    puts them, as fractions); ``overrides`` replaces fields of the profile's :class:`CLmserSchedule`.
     Writes the portable model file ``<out_dir>/clmser.pt``.
     """
     from ..models.lmser import CLmser
@@ -163,7 +164,7 @@ def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, 
     if data is not None and images is not None:
         raise ValueError("pass either data (a batch stream) or images (a dataset), not both")
     prof = get_profile(profile)
-    sched = schedule(prof)
+    sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, steps=int(max_steps))
     out_dir = Path(out_dir or run_dir(variant, prof, None if images is None else len(images)))

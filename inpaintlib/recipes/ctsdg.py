@@ -52,7 +52,7 @@ from ..data.edges import grayscale
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import run_phase
+from ._common import paper_backbone, report_shares, run_phase
 
 __all__ = ["CTSDGSchedule", "SCHEDULES", "schedule", "EdgePairs", "make_step_fn", "train_phase", "train_ctsdg"]
 
@@ -168,13 +168,15 @@ def train_phase(g: nn.Module, d: nn.Module, loss_fn: Callable, data: Callable, *
 def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, backbone: str = "auto", device=None,
                 data: Optional[Callable] = None, progress: bool = True, seed: int = 0,
-                return_discriminator: bool = False):
+                return_discriminator: bool = False, overrides: Optional[dict] = None):
     """Train CTSDG with the two-phase recipe and return the generator in eval mode
     (``(generator, discriminator)`` with ``return_discriminator=True``).
 
     ``max_steps`` overrides the training phase's length (fine-tuning gets a quarter of
-    it). ``backbone`` is passed to :func:`inpaintlib.nn.perceptual_backbone` (``"auto"``:
-    VGG16 when its weights are found, else EfficientNet-Lite0, printed). The final
+    it); ``overrides`` replaces fields of the profile's :class:`CTSDGSchedule`.
+    ``backbone`` is passed to :func:`inpaintlib.nn.perceptual_backbone` (``"auto"``:
+    VGG16 when its weights are found, else EfficientNet-Lite0, printed; the ``paper``
+    profile insists on VGG16). Fine-tuning draws fresh batches (seed + 1). The final
     generator is also written as a portable model file ``<out_dir>/ctsdg.pt``.
     """
     from ..losses import CTSDGLoss
@@ -182,20 +184,24 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     from ..nn import perceptual_backbone
 
     prof = get_profile(profile)
-    sched = schedule(prof)
+    sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, train_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or checkpoint_root() / f"ctsdg-{prof.name}")
     torch.manual_seed(seed)
     g = CTSDG(**sched.model_config())
     d = CTSDGDiscriminator(width=sched.width)
-    loss_fn = CTSDGLoss(perceptual_backbone(backbone))
-    data = EdgePairs(data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed),
-                     sched.sigma)
-    for phase, steps, lr in (("train", sched.train_steps, sched.lr_train),
-                             ("finetune", sched.finetune_steps, sched.lr_finetune)):
-        train_phase(g, d, loss_fn, data, phase=phase, steps=steps, lr=lr, d_lr=lr * sched.d_lr_ratio,
-                    out_dir=out_dir, device=device, progress=progress)
+    loss_fn = CTSDGLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
+    if progress:
+        print(f"loss: {loss_fn.calibration}")
+    streams = [EdgePairs(data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio,
+                                               seed=seed + k), sched.sigma) for k in (0, 1)]
+    for k, (phase, steps, lr) in enumerate((("train", sched.train_steps, sched.lr_train),
+                                            ("finetune", sched.finetune_steps, sched.lr_finetune))):
+        res = train_phase(g, d, loss_fn, streams[k], phase=phase, steps=steps, lr=lr, d_lr=lr * sched.d_lr_ratio,
+                          out_dir=out_dir, device=device, progress=progress)
+        if progress:
+            report_shares(res["log"], loss_fn.weights, phase)
     g = g.cpu().eval()
     save_model(g, out_dir / "ctsdg.pt", "ctsdg", config=sched.model_config(),
                meta={"profile": prof.name, "schedule": asdict(sched)})

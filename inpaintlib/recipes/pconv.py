@@ -33,7 +33,7 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import build_model, register_recipe, save_model
 from ..train import Trainer
-from ._common import run_phase
+from ._common import paper_backbone, report_shares, run_phase
 
 __all__ = ["PConvSchedule", "SCHEDULES", "schedule", "make_step_fn", "train_stage", "train_pconv"]
 
@@ -101,11 +101,15 @@ def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: i
 def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, model: str = "pconv", backbone: str = "auto",
                 device=None, data: Optional[Callable] = None, progress: bool = True,
-                seed: int = 0) -> nn.Module:
+                seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
     """Train a partial-convolution U-Net (or, with ``model="plain_unet"``, its plain-conv twin)
     with the two-stage recipe and return it in eval mode.
 
-    ``max_steps`` overrides stage 1's length (stage 2 gets a quarter of it). The final
+    ``max_steps`` overrides stage 1's length (stage 2 gets a quarter of it); ``overrides``
+    replaces fields of the profile's :class:`PConvSchedule` (e.g. ``{"image_size": 128}``).
+    The ``paper`` profile insists on the paper's VGG16 (``backbone="auto"`` becomes
+    ``"vgg16"``, whose error says which file to put where). Stage 2 draws fresh batches
+    (seed + 1) instead of replaying stage 1's first ones. The final
     generator is also written as a portable model file ``<out_dir>/<model>.pt`` that
     ``inpaintlib inpaint IMAGE MASK --method <out_dir>/<model>.pt`` can use.
     """
@@ -113,17 +117,22 @@ def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     from ..nn import perceptual_backbone
 
     prof = get_profile(profile)
-    sched = schedule(prof)
+    sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, stage1_steps=int(max_steps), stage2_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or checkpoint_root() / f"{model}-{prof.name}")
     torch.manual_seed(seed)
     net = build_model(model, **sched.model_config())
-    loss_fn = PConvLoss(perceptual_backbone(backbone))
-    data = data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed)
+    loss_fn = PConvLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
+    if progress:
+        print(f"loss: {loss_fn.calibration}")
+    streams = [data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + k)
+               for k in (0, 1)]
     for stage, steps, lr in ((1, sched.stage1_steps, sched.lr1), (2, sched.stage2_steps, sched.lr2)):
-        train_stage(net, loss_fn, data, stage=stage, steps=steps, lr=lr, out_dir=out_dir, device=device,
-                    progress=progress)
+        res = train_stage(net, loss_fn, streams[stage - 1], stage=stage, steps=steps, lr=lr, out_dir=out_dir,
+                          device=device, progress=progress)
+        if progress:
+            report_shares(res["log"], loss_fn.weights, f"stage {stage}")
     net = net.cpu().eval()
     save_model(net, out_dir / f"{model}.pt", model, config=sched.model_config(),
                meta={"profile": prof.name, "schedule": asdict(sched)})

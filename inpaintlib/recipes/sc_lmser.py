@@ -163,15 +163,17 @@ def run_dir(profile: Union[str, Profile, None] = None, consistency: bool = True)
 @register_recipe("sc_lmser")
 def train_sc_lmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                    consistency: bool = True, max_steps: Optional[int] = None, data: Optional[Callable] = None,
-                   device=None, progress: bool = True, seed: int = 0, dataset: str = "auto") -> nn.Module:
+                   device=None, progress: bool = True, seed: int = 0, dataset: str = "auto",
+                   overrides: Optional[dict] = None) -> nn.Module:
     """Train (or load) SC-Lmser and return the :class:`~inpaintlib.models.SCLmser` (G and F) in
-    eval mode. ``consistency=False`` trains the ablation without ``L_G2``/``L_Dy2``.
+    eval mode. ``consistency=False`` trains the ablation without ``L_G2``/``L_Dy2``;
+    ``overrides`` replaces fields of the profile's :class:`SCLmserSchedule`.
 
     Load-or-train: ``<out_dir>/final.pt`` is loaded when present. Writes the model file
     ``<out_dir>/sc_lmser.pt`` (:func:`~inpaintlib.models.sc_lmser.load_sc_lmser` reads it).
     """
     prof = get_profile(profile)
-    sched = schedule(prof)
+    sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, steps=int(max_steps))
     out_dir = Path(out_dir or run_dir(prof, consistency))

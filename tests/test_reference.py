@@ -1,0 +1,110 @@
+"""The reference models shipped with the book: cards match files, models load by name, the
+build script reproduces a card's fields, and the CLI uses them at their own size."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintlib import reference
+from inpaintlib.cli import main
+from inpaintlib.inference import model_size
+
+SHIPPED = reference.reference_names()
+#: Methods whose reference model must ship with the book.
+REQUIRED = ("pconv",)
+CARD_FIELDS = ("method", "model", "config", "image_size", "command", "commit", "date", "device", "machine",
+               "wall_seconds", "phases", "data", "parameters", "weights_sha256", "weights_bytes", "scores")
+
+
+def test_required_reference_models_ship_and_stay_small():
+    assert set(REQUIRED) <= set(SHIPPED)
+    total = sum(reference.reference_path(m).stat().st_size for m in SHIPPED)
+    assert total <= 40e6
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_card_matches_its_file(method):
+    info = reference.card(method)
+    assert [f for f in CARD_FIELDS if f not in info] == []
+    assert reference.check_card(method) == []
+    assert info["method"] == method and info["image_size"] == reference.SPECS[method].image_size
+    for name in ("telea", "ns", "biharmonic", "mean_colour", method):
+        assert set(info["scores"][name]) == {"0–20%", "20–40%", "40–60%", "all"}
+    assert info["scores"][method]["40–60%"]["psnr"]["n"] >= 20
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_reference_loads_by_name_and_fills_at_its_size(method):
+    model = reference.load_reference(method)
+    assert model_size(model) == reference.card(method)["image_size"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    s = model_size(model)
+    image = torch.rand(1, 3, s, s)
+    hole = torch.zeros(1, 1, s, s)
+    hole[..., s // 4: s // 2, s // 4: s // 2] = 1
+    with torch.no_grad():
+        pred = model(image, hole)
+    assert pred.shape == image.shape and bool(torch.isfinite(pred).all())
+
+
+@pytest.mark.parametrize("method", SHIPPED)
+def test_reference_beats_the_mean_colour_fill_in_every_bucket(method):
+    scores = reference.card(method)["scores"]
+    for bucket in ("0–20%", "20–40%", "40–60%"):
+        assert scores[method][bucket]["psnr"]["mean"] > scores["mean_colour"][bucket]["psnr"]["mean"], bucket
+
+
+def test_a_tampered_card_is_caught(tmp_path):
+    method = SHIPPED[0]
+    for suffix in (".pt", ".json"):
+        src = reference.reference_path(method).with_suffix(suffix)
+        (tmp_path / src.name).write_bytes(src.read_bytes())
+    assert reference.check_card(method, tmp_path) == []
+    card_path = tmp_path / f"{method}.json"
+    info = json.loads(card_path.read_text())
+    info["weights_sha256"] = "0" * 64
+    info["parameters"] += 1
+    card_path.write_text(json.dumps(info))
+    problems = reference.check_card(method, tmp_path)
+    assert any("sha256" in p for p in problems) and any("weights in the file" in p for p in problems)
+
+
+def test_unknown_or_missing_reference_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no reference model is defined"):
+        reference.load_reference("telea")
+    with pytest.raises(FileNotFoundError, match="inpaintlib.reference build pconv"):
+        reference.load_reference("pconv", tmp_path)
+
+
+def test_build_writes_a_card_that_matches_its_file(tmp_path):
+    info = reference.build("pconv", root=tmp_path, work=tmp_path / "work", steps_scale=0.002, evaluate=False)
+    assert reference.check_card("pconv", tmp_path) == []
+    assert info["phases"]["stage1"]["steps"] == round(3600 * 0.002)
+    assert info["data"]["images"].startswith("sample bank, train split (14 photos)")
+    payload = torch.load(tmp_path / "pconv.pt", weights_only=True)
+    floats = [v for v in payload["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+
+
+def test_cli_inpaints_a_large_photo_with_a_reference_model_at_its_size(tmp_path, capsys):
+    method = SHIPPED[0]
+    size = reference.card(method)["image_size"]
+    yy, xx = np.mgrid[0:300, 0:400]
+    img = np.stack([xx * 255 / 400, yy * 255 / 300, 128 + 60 * np.sin(xx / 9)], -1).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((300, 400), np.uint8)
+    mask[120:170, 200:260] = 255
+    Image.fromarray(img).save(tmp_path / "photo.png")
+    Image.fromarray(mask).save(tmp_path / "hole.png")
+    out = tmp_path / "filled.png"
+    rc = main(["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "hole.png"), "-o", str(out),
+               "--method", method])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert f"trained at {size} px" in text and "'crop' strategy" in text
+    res = np.asarray(Image.open(out)).astype(int)
+    known = mask == 0
+    assert np.array_equal(res[known], img[known].astype(int))
+    # a smooth ramp: a learned fill lands near the truth, far better than black
+    assert np.abs(res[~known] - img[~known].astype(int)).mean() < 40

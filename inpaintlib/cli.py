@@ -34,9 +34,9 @@ def _baseline_names() -> list[str]:
 
 
 def _reference_names() -> list[str]:
-    from .reference import SPECS
+    from .reference import inpainting_references
 
-    return sorted(SPECS)
+    return sorted(inpainting_references())
 
 
 def _resolve_method(method: str):

@@ -38,7 +38,7 @@ from torch import nn
 
 __all__ = ["REFERENCE_DIR", "ReferenceSpec", "SPECS", "reference_names", "reference_path", "card",
            "load_reference", "check_card", "evaluate_reference", "build", "scores_table", "provenance",
-           "show_reference", "main"]
+           "show_reference", "inpainting_references", "evaluate_sketches", "main"]
 
 REFERENCE_DIR = Path(__file__).with_name("reference_models")
 #: Masks per hole-ratio bucket in a card's evaluation (held-out photos, fixed free-form masks).
@@ -57,6 +57,7 @@ class ReferenceSpec:
     seed: int = 0
     note: str = ""
     extra: dict = field(default_factory=dict)   # further keyword arguments of the recipe
+    task: str = "inpainting"                     # or "photo→sketch" (SC-Lmser)
 
     @property
     def image_size(self) -> int:
@@ -71,22 +72,33 @@ SPECS: dict[str, ReferenceSpec] = {
         note="6-level U-Net at ×0.25 width (1.17 M parameters); calibrated EfficientNet-Lite0 feature terms"),
     "clmser": ReferenceSpec(
         "clmser", "clmser",
-        dict(image_size=128, batch_size=8, steps=3000, masks="free_form"),
+        dict(image_size=128, batch_size=8, steps=1500, masks="free_form"),
         note="the released CLmser (DCW + DPN), trained on free-form holes so the card's test is its task"),
     "ctsdg": ReferenceSpec(
         "ctsdg", "ctsdg",
-        dict(image_size=128, layers=6, width=0.125, batch_size=6, train_steps=1600, finetune_steps=400),
+        dict(image_size=128, layers=6, width=0.125, batch_size=6, train_steps=1200, finetune_steps=300),
         note="6-level streams at ×0.125 width; calibrated EfficientNet-Lite0 feature terms"),
     "gmcnn": ReferenceSpec(
         "gmcnn", "gmcnn",
         dict(image_size=128, width=0.25, pretrain_steps=1500, finetune_steps=300, masks="free_form"),
         note="×0.25 width; ID-MRF on EfficientNet-Lite0 features; free-form holes"),
+    "sc_lmser": ReferenceSpec(
+        "sc_lmser", "sc_lmser",
+        dict(image_size=128, width=0.125, batch_size=1, steps=3000, lr_g=4e-4, lr_d=8e-4, cpu_threads=2),
+        note="G and F at ×0.125 width with the supervised alternating consistency; pencil-sketch proxy pairs",
+        extra={"dataset": "proxy"}, task="photo→sketch"),
 }
 
 
-def reference_names() -> list[str]:
-    """Methods whose reference model file is present."""
-    return sorted(m for m in SPECS if reference_path(m).is_file())
+def inpainting_references() -> list[str]:
+    """Methods with an inpainting reference model (SC-Lmser's is photo → sketch)."""
+    return [m for m, spec in SPECS.items() if spec.task == "inpainting"]
+
+
+def reference_names(task: Optional[str] = None) -> list[str]:
+    """Methods whose reference model file is present (of ``task`` only, when given)."""
+    return sorted(m for m, spec in SPECS.items()
+                  if reference_path(m).is_file() and (task is None or spec.task == task))
 
 
 def reference_path(method: str, root: Optional[Path] = None) -> Path:
@@ -123,10 +135,15 @@ def load_reference(method: str, root: Optional[Path] = None) -> nn.Module:
         raise FileNotFoundError(
             f"the reference model of {method!r} is missing ({path}); build it with "
             f"`python -m inpaintlib.reference build {method}`")
-    from .registry import load_model
-
-    model = load_model(path).float().eval()
     info = card(method, root)
+    if SPECS[method].task != "inpainting":
+        from .models.sc_lmser import load_sc_lmser
+
+        model = load_sc_lmser(path).float().eval()
+    else:
+        from .registry import load_model
+
+        model = load_model(path).float().eval()
     model.reference_size = int(info["image_size"])
     model.reference_card = info
     return model
@@ -142,7 +159,7 @@ def check_card(method: str, root: Optional[Path] = None) -> list[str]:
     if info.get("weights_bytes") != path.stat().st_size:
         problems.append("weights_bytes differs from the file's size")
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("model") != info.get("model"):
+    if payload.get("model", "sc_lmser") != info.get("model"):
         problems.append(f"model {payload.get('model')!r} in the file, {info.get('model')!r} on the card")
     if payload.get("config") != info.get("config"):
         problems.append("config differs")
@@ -192,6 +209,23 @@ def evaluate_reference(models: dict, size: int, per_bucket: int = EVAL_PER_BUCKE
     return out
 
 
+def evaluate_sketches(model: nn.Module, size: int, n: int = EVAL_PER_BUCKET) -> dict:
+    """SC-Lmser's photo → sketch on ``n`` held-out proxy pairs (crops of the 4 held-out photos):
+    L1 and SSIM of ``G(x)`` against the sketch, beside a blank white page."""
+    from . import metrics
+    from .data.sketches import SketchPairs
+
+    photo, sketch = SketchPairs(n, size, split="heldout", length=n)(0)
+    with torch.no_grad():
+        gx = model.eval().photo_to_sketch(photo).float().clamp(0, 1)
+    grey3 = lambda t: t.repeat(1, 3, 1, 1)  # noqa: E731  (the metrics take 3 channels)
+    out = {"_eval": {"images": f"held-out sample-bank photos, {n} crops, pencil-sketch proxy", "size": size}}
+    for name, pred in (("sc_lmser", gx), ("blank page", torch.ones_like(sketch))):
+        out[name] = {"heldout": {"l1": _mean_se(metrics.l1(grey3(pred), grey3(sketch))),
+                                 "ssim": _mean_se(metrics.ssim(grey3(pred), grey3(sketch)))}}
+    return out
+
+
 # --------------------------------------------------------------------------- building
 
 def _half_state(model: nn.Module) -> dict:
@@ -228,15 +262,20 @@ def build(method: str, root: Optional[Path] = None, work: Optional[Path] = None,
                                   progress=True, **spec.extra)
     wall = time.perf_counter() - start
     net = net.cpu().eval()
-    config = net.config() if hasattr(net, "config") and callable(net.config) else None
-    payload = torch.load(work / f"{spec.model}.pt", map_location="cpu", weights_only=True)
-    config = payload["config"] if config is None else payload["config"]
+    config = torch.load(work / f"{spec.model}.pt", map_location="cpu", weights_only=True)["config"]
     root.mkdir(parents=True, exist_ok=True)
     path = reference_path(method, root)
     state = _half_state(net)
+    meta = {"reference": method, "seed": spec.seed, "overrides": overrides}
+    if spec.task == "inpainting":
+        payload = {"format": MODEL_FORMAT, "model": spec.model, "config": config, "state_dict": state, "meta": meta}
+    else:   # load_sc_lmser's format: G and F in one state dict
+        from .models.sc_lmser import MODEL_FORMAT as SC_FORMAT
+
+        payload = {"format": SC_FORMAT, "config": net.config(), "state_dict": state, "meta": meta}
+        config = net.config()
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": MODEL_FORMAT, "model": spec.model, "config": config, "state_dict": state,
-                "meta": {"reference": method, "seed": spec.seed, "overrides": overrides}}, tmp)
+    torch.save(payload, tmp)
     os.replace(tmp, path)
 
     logs = sorted(work.glob("**/log.csv"))
@@ -264,9 +303,13 @@ def build(method: str, root: Optional[Path] = None, work: Optional[Path] = None,
         "weights_bytes": path.stat().st_size, "weights_sha256": _sha256(path),
         "profile_base": "quick (recipe and loss as in the chapters; sizes and steps from the overrides)",
     }
-    if evaluate:
+    if evaluate and spec.task == "inpainting":
         model = load_reference_file(path, spec.image_size)
         info_card["scores"] = evaluate_reference({method: model}, spec.image_size)
+    elif evaluate:
+        from .models.sc_lmser import load_sc_lmser
+
+        info_card["scores"] = evaluate_sketches(load_sc_lmser(path).float(), spec.image_size)
     card_path = path.with_suffix(".json")
     tmp = card_path.with_name(card_path.name + ".tmp")
     tmp.write_text(json.dumps(info_card, indent=1, default=str) + "\n")
@@ -287,6 +330,8 @@ def scores_table(info: dict, metric: str = "psnr") -> str:
     scores = info["scores"]
     names = [k for k in scores if not k.startswith("_")]
     buckets = list(scores[names[0]])
+    if metric not in scores[names[0]][buckets[0]]:
+        metric = next(iter(scores[names[0]][buckets[0]]))
     lines = ["| method | " + " | ".join(buckets) + " |", "|---|" + "---|" * len(buckets)]
     for n in names:
         cells = [f"{scores[n][b][metric]['mean']:.2f} ± {scores[n][b][metric]['se']:.2f}" for b in buckets]
@@ -308,7 +353,8 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
     """The chapters' "same method after N CPU-minutes" cell: the reference model beside
     ``live`` (the reader's quick run, run at its own size by :func:`inpaintlib.inference.inpaint`)
     and Telea on held-out photos — one example per hole-ratio bucket — and the card's
-    per-bucket PSNR table. Returns ``(figure, table_markdown, provenance_line)``."""
+    per-bucket PSNR table. Returns ``(figure, table_markdown, provenance_line)``; when the
+    reference model is missing it says how to build it and returns ``(None, "", message)``."""
     from . import compare
     from . import masks as _masks
     from .baselines import telea
@@ -316,6 +362,11 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
     from .tensors import mask_image
     from .viz import show_images
 
+    if not reference_path(method, root).is_file():
+        line = (f"The {method} reference model is not in this copy of the book "
+                f"({reference_path(method, root)}); `python -m inpaintlib.reference build {method}` makes it.")
+        print(line)
+        return None, "", line
     info = card(method, root)
     model = load_reference(method, root)
     size = info["image_size"]

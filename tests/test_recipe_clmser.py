@@ -27,12 +27,14 @@ def test_schedules_follow_the_released_config():
     assert paper.steps == 27_000 * 50 // 16 == 84_375                      # 50 epochs of 27k at batch 16
     assert paper.milestone_steps() == [33_750, 67_500]                      # the ends of epochs 20 and 40
     assert recipe.schedule("quick").image_size == 64
-    assert recipe.schedule("quick", steps=10).milestone_steps() == [4, 8]
+    assert recipe.schedule("workshop", steps=10).milestone_steps() == [4, 8]
+    # the short quick run keeps its learning rate for four fifths of the run
+    assert recipe.schedule("quick").milestone_steps() == [80]
     assert "clmser" in registry.recipe_names()
 
 
 def test_the_scheduler_steps_at_the_milestones():
-    sched = recipe.schedule("quick", steps=10)
+    sched = recipe.schedule("workshop", steps=10)
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=sched.lr, amsgrad=True)
     lr_schedule = recipe.make_scheduler(opt, sched)
     seen = []

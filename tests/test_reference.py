@@ -108,3 +108,27 @@ def test_cli_inpaints_a_large_photo_with_a_reference_model_at_its_size(tmp_path,
     assert np.array_equal(res[known], img[known].astype(int))
     # a smooth ramp: a learned fill lands near the truth, far better than black
     assert np.abs(res[~known] - img[~known].astype(int)).mean() < 40
+
+
+def test_the_readme_quick_start_inpaint_command_works(tmp_path, capsys):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    line = next(l for l in quick.splitlines() if "inpaintlib inpaint" in l)
+    args = shlex.split(line.split("#")[0])[1:]          # drop the program name and the comment
+    method = args[args.index("--method") + 1]
+    assert method in SHIPPED, f"the README's quick start names {method!r}, which has no shipped reference model"
+    photo = (np.random.default_rng(1).random((200, 240, 3)) * 60 + 100).astype(np.uint8)
+    hole = np.zeros((200, 240), np.uint8)
+    hole[60:110, 90:150] = 255
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    names = {"photo.png": str(tmp_path / "photo.png"), "hole.png": str(tmp_path / "hole.png"),
+             "filled.png": str(tmp_path / "filled.png")}
+    assert main([names.get(a, a) for a in args]) == 0
+    out = np.asarray(Image.open(tmp_path / "filled.png"))
+    assert out.shape == photo.shape and np.array_equal(out[hole == 0], photo[hole == 0])
+    assert re.search(r"trained at \d+ px", capsys.readouterr().out)

@@ -53,6 +53,8 @@ def _run_per_image(
     to every sample; samples with an empty hole are returned unchanged."""
     validate(image, hole)
     img = image.detach()
+    if img.shape[0] == 0:  # an empty batch: nothing to fill
+        return img.clone()
     hl = hole.detach()
     masked = (img * (1.0 - hl)).to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
     masks = hl[:, 0].to("cpu").numpy() > 0.5

@@ -10,8 +10,13 @@
     inpaintlib export MODEL.pt --format onnx|torchscript -o FILE
     inpaintlib info
 
-A user error (missing file, bad mask, unknown method) prints one line starting with
-``error:`` and exits with status 2; no traceback.
+Every error the user can fix — a missing or unreadable file, a bad mask, an unknown method, a
+model file that does not fit, a full or read-only disk, an output path that is a folder or
+under a file — prints one line starting with ``error:`` that names the file and what to do,
+and exits with status 2; no traceback. Every file is written atomically (a temporary in the
+same folder, then a rename), so a failed write never destroys the previous file. A bug in
+inpaintlib itself still shows its traceback, with a line saying how to report it, and exits
+with status 1; Ctrl-C exits with 130.
 """
 from __future__ import annotations
 
@@ -64,7 +69,12 @@ def _resolve_method(method: str):
 def cmd_inpaint(args) -> int:
     import torch
 
+    from .io import check_output_path, image_format, save_image
     from .tensors import composite, device, to_pil, validate
+
+    # before any work: an output that is a folder, under a file, or of an unknown image format
+    out_path = check_output_path(args.output, "filled.png")
+    image_format(out_path)
 
     from .data import load_image
     from .masks import load_mask
@@ -90,9 +100,7 @@ def cmd_inpaint(args) -> int:
               f"'{strategy}' strategy (the model runs at {size} px, the fill is pasted back at full size; "
               f"--strategy crop|resize|native)")
     out = inpaint(model, image.to(dev), hole.to(dev), size=size, strategy=strategy, raw=args.raw).cpu()
-    out_path = Path(args.output)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(out).save(out_path)
+    save_image(to_pil(out), out_path)  # atomic: the previous file survives a failed write
     print(f"{name}: filled {int(hole.sum())} hole pixels ({float(hole.mean()):.1%}) -> {out_path}")
     return 0
 
@@ -106,9 +114,16 @@ def _buckets(name: str):
     return table[name]
 
 
+def _check_folder_arg(folder, option: str, what: str) -> None:
+    if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+        raise UserError(f"{folder} is a file, but {option} takes the folder to write {what} into; "
+                        f"give a folder name")
+
+
 def cmd_masks(args) -> int:
     from .masks import bucket_label, fixed_mask_set
 
+    _check_folder_arg(args.output, "-o", "the PNG masks")
     buckets = _buckets(args.buckets)
     ms = fixed_mask_set(args.kind, args.n, args.size, buckets=buckets, seed=args.seed, root=args.output)
     print(f"{len(ms)} {args.kind} masks of {args.size}px in {args.output}")
@@ -123,8 +138,12 @@ def cmd_eval(args) -> int:
 
     from .masks import fixed_mask_set
     from .metrics import bucket_table, evaluate
+    from .io import check_output_path
     from .tensors import composite, device
 
+    if args.csv:
+        check_output_path(args.csv, "scores.csv")  # before the evaluation, not after it
+    _check_folder_arg(args.mask_dir, "--mask-dir", "the fixed mask set")
     buckets = _buckets(args.buckets)
     if args.images == "heldout":
         from .data import SampleBank
@@ -177,6 +196,8 @@ def cmd_train(args) -> int:
     from .data import checkpoint_root
 
     out = Path(args.out or checkpoint_root() / f"{args.method}-{profile.name}")
+    _check_folder_arg(out, "--out", "the run")
+    _check_existing_run(out, profile.name)
     print(f"training {args.method} with {profile} -> {out}")
     kwargs = {}
     if args.steps is not None:
@@ -185,15 +206,40 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _check_existing_run(out: Path, profile: str) -> None:
+    """A run folder already holding a model file of another profile is an error before any
+    training: its checkpoints would be another run's (load_or_train would refuse them too)."""
+    from .io import load_torch
+
+    if not out.is_dir():
+        return
+    for path in sorted(out.glob("*.pt")):
+        if path.name in ("final.pt", "last.pt"):
+            continue
+        try:
+            payload = load_torch(path, "model file")
+        except (ValueError, OSError):
+            continue
+        meta = payload.get("meta") if isinstance(payload, dict) else None
+        stored = meta.get("profile") if isinstance(meta, dict) else None
+        if stored and stored != profile:
+            raise UserError(f"{out} holds a run trained with the {stored!r} profile ({path.name}); you asked for "
+                            f"{profile!r}. Use another --out (by default each profile has its own folder), "
+                            f"or delete {out} to train again")
+
+
 def cmd_convert(args) -> int:
     from .convert import ConversionError, convert_file, methods
+    from .io import check_output_path
 
     if args.method not in methods():
         raise UserError(f"unknown method {args.method!r} for conversion; choose one of {', '.join(methods())}")
+    check_output_path(args.output, f"{args.method}.pt")
     try:
         res = convert_file(args.method, args.original, args.output, trust=args.trust)
     except ConversionError as err:
-        raise UserError(f"{args.original}: {err}") from err
+        message = str(err)
+        raise UserError(message if str(args.original) in message else f"{args.original}: {message}") from err
     n = sum(p.numel() for p in res.model.parameters())
     config = ", ".join(f"{k}={v!r}" for k, v in res.config.items())
     print(f"{args.method}: {args.original} -> {args.output} ({type(res.model).__name__}({config}), "
@@ -205,9 +251,11 @@ def cmd_convert(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import eager_output, example_inputs, export_checkpoint, run_exported
+    from .io import check_output_path
 
     if not Path(args.checkpoint).is_file():
         raise UserError(f"model file not found: {args.checkpoint}")
+    check_output_path(args.output)
     try:
         path, model = export_checkpoint(args.checkpoint, args.output, args.format, size=args.size,
                                         batch=args.batch_size, onnx_exporter=args.onnx_exporter)
@@ -324,17 +372,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+REPORT = ("This is a bug in inpaintlib, not a problem with your input. Please report it to the "
+          "inpaintlib maintainers (the book's repository, Issues) with the command you ran, the output "
+          "of `inpaintlib info` and the traceback above.")
+
+
+def user_message(err: BaseException) -> Optional[str]:
+    """The one-line message for an error the user can fix, or ``None`` for a bug.
+
+    User errors: :class:`UserError`; :class:`ValueError` (bad input, a file that is not what it
+    should be, a checkpoint of another run — the library's messages name the file); every
+    :class:`OSError` (missing files, full or read-only disks, permissions, a folder where a file
+    should be: the message names the file and the cause); running out of memory."""
+    from .io import WriteError, describe_os_error
+
+    if isinstance(err, (UserError, WriteError)):
+        return str(err)
+    if isinstance(err, OSError):
+        if err.errno is None or not err.strerror:  # raised by inpaintlib with its own message
+            return str(err)
+        name = f" {err.filename}" if err.filename else ""
+        other = f" -> {err.filename2}" if getattr(err, "filename2", None) else ""
+        return f"cannot use{name}{other}: {describe_os_error(err)}"
+    if isinstance(err, ValueError):
+        return str(err)
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        first = (str(err).strip().splitlines() or [""])[0]
+        return (f"out of memory{f' ({first})' if first else ''}: use a smaller --size or --batch-size, "
+                f"or --device cpu")
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command; returns the exit status (0, 2 for a user's error, 130 for Ctrl-C).
+    A bug re-raises nothing: its traceback is printed with how to report it, and 1 returned."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        message = user_message(err)
+        if message is None:
+            import traceback
+
+            traceback.print_exc()
+            print(f"\n{REPORT}", file=sys.stderr)
+            return 1
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -651,12 +651,11 @@ def append_records(path: PathLike, records: Sequence[dict]) -> List[dict]:
     for r in records:
         if not isinstance(r, dict):
             raise ValueError(f"records must be dicts, got {type(r).__name__}")
+    from .io import write_text
+
     path = Path(path)
     allrecs = read_records(path) + records
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(allrecs, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(allrecs, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return allrecs
 
 

@@ -165,28 +165,37 @@ def load_original(path: Union[str, os.PathLike], trust: bool = False) -> Any:
     """
     import re
 
+    from .io import _head, _load_failure, quiet_load
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    if path.is_dir():
+        raise ConversionError(f"{path} is a folder, not a checkpoint file")
     if trust:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:
-            raise ConversionError(f"{path} could not be read as a PyTorch checkpoint ({err})") from err
+            raise ConversionError(f"{path} could not be read as a PyTorch checkpoint "
+                                  f"({_load_failure(path, err)})") from err
     stubs: dict[str, type] = {}
     for _ in range(64):
         try:
-            with torch.serialization.safe_globals(list(stubs.values())):
+            with torch.serialization.safe_globals(list(stubs.values())), quiet_load():
                 return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:
             m = re.search(r"GLOBAL ([\w.]+)\.(\w+)", str(err))
             if not m or ".".join(m.groups()) in stubs:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise ConversionError(f"{path} could not be read safely ({first}); if the file comes from "
-                                      "a source you trust, convert it with trust=True (command line: --trust)") from err
+                if not _head(path).startswith(b"PK"):  # not a PyTorch file: --trust would not help
+                    raise ConversionError(f"{path} could not be read as a PyTorch checkpoint "
+                                          f"({_load_failure(path, err)})") from err
+                raise ConversionError(f"{path} could not be read safely ({_load_failure(path, err)}); if the "
+                                      "file comes from a source you trust, convert it with trust=True "
+                                      "(command line: --trust)") from err
             stubs[".".join(m.groups())] = _placeholder(*m.groups())
-        except (RuntimeError, EOFError, OSError, ValueError) as err:
-            raise ConversionError(f"{path} could not be read as a PyTorch checkpoint ({err})") from err
+        except Exception as err:  # text, truncated, not a torch file: torch raises many types
+            raise ConversionError(f"{path} could not be read as a PyTorch checkpoint "
+                                  f"({_load_failure(path, err)})") from err
     raise ConversionError(f"{path} holds too many kinds of Python objects to read safely; "
                           "if the file comes from a source you trust, use trust=True (--trust)")
 
@@ -708,8 +717,14 @@ def convert(method: str, source: Source, trust: bool = False) -> Conversion:
     if method not in _CONVERTERS:
         raise ValueError(f"unknown method {method!r} for conversion; choose one of {', '.join(_CONVERTERS)}")
     conv = _CONVERTERS[method]
-    obj = load_original(source, trust=trust) if isinstance(source, (str, os.PathLike)) else source
-    sd = extract_state_dict(obj, conv.wrappers)
+    if isinstance(source, (str, os.PathLike)):
+        obj = load_original(source, trust=trust)
+        try:
+            sd = extract_state_dict(obj, conv.wrappers)
+        except ConversionError as err:  # name the file: the message is about its contents
+            raise ConversionError(f"{source}: {err}", err.missing, err.unexpected, err.wrong_shape) from err
+    else:
+        sd = extract_state_dict(source, conv.wrappers)
     sd = {k: v.detach().cpu() for k, v in sd.items()}
     return conv.fn(sd)
 

@@ -685,7 +685,8 @@ def _check_threshold(threshold: Any) -> float:
 def save_mask(hole: torch.Tensor, path: Union[str, os.PathLike]) -> Path:
     """Write one mask (``1×H×W`` or ``1×1×H×W``) as an 8-bit grayscale PNG, white (255) = hole.
 
-    Parent folders are created. Returns the path written.
+    Parent folders are created; the file is written atomically (a failed write raises
+    :class:`inpaintlib.io.WriteError` naming it). Returns the path written.
     """
     if not isinstance(hole, torch.Tensor):
         raise TypeError(f"hole must be a torch.Tensor, got {type(hole).__name__}")
@@ -694,11 +695,10 @@ def save_mask(hole: torch.Tensor, path: Union[str, os.PathLike]) -> Path:
     validate_hole(hole)
     if hole.shape[0] != 1:
         raise ValueError(f"save_mask writes one mask; got a batch of {hole.shape[0]}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    from .io import save_image
+
     arr = (hole[0, 0].detach().cpu().numpy() > 0.5).astype(np.uint8) * 255
-    Image.fromarray(arr, mode="L").save(p, format="PNG")
-    return p
+    return save_image(Image.fromarray(arr, mode="L"), Path(path), format="PNG")
 
 
 def load_mask(path: Union[str, os.PathLike], size: Optional[SizeLike] = None,
@@ -932,6 +932,9 @@ def fixed_mask_set(kind: str, n: int, size: SizeLike, buckets: Sequence[Sequence
     result = FixedMaskSet(torch.stack(masks), torch.tensor(ids, dtype=torch.long), b, kind, hw,
                           seed, folder, params)
     if folder is not None:
+        from .io import ensure_folder, write_text
+
+        ensure_folder(folder)  # a folder, not a file: a clear error before any mask is written
         files = []
         for j, (m, bi) in enumerate(zip(result.masks, ids)):
             rel = f"{bucket_label(b[bi], ascii=True)}/{j:05d}.png"
@@ -939,9 +942,7 @@ def fixed_mask_set(kind: str, n: int, size: SizeLike, buckets: Sequence[Sequence
             files.append(rel)
         manifest = dict(want, files=files, bucket_ids=ids,
                         ratios=[float(r) for r in result.ratios])
-        tmp = folder / (_MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-        os.replace(tmp, folder / _MANIFEST)
+        write_text(folder / _MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
     return result
 
 

@@ -285,9 +285,12 @@ class BucketTable:
         return "\n".join(lines)
 
     def to_csv(self, path: Union[str, os.PathLike]) -> None:
-        """Write all columns (full precision) to a CSV file at ``path``."""
+        """Write all columns (full precision) to a CSV file at ``path``, atomically (a failed
+        write raises :class:`inpaintlib.io.WriteError` naming the file)."""
+        from .io import atomic_write
+
         cols = self.columns
-        with open(path, "w", newline="") as fh:
+        with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=cols)
             writer.writeheader()
             for row in self.rows:

@@ -146,14 +146,16 @@ def validate(image: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def composite(image: torch.Tensor, pred: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """Paste the known pixels of ``image`` over ``pred``: ``pred·hole + image·(1−hole)``."""
+    """Paste the known pixels of ``image`` over ``pred``: ``pred·hole + image·(1−hole)``.
+
+    The result has the image's dtype, whatever the float dtypes of ``pred`` and ``hole``."""
     validate(image, hole)
     if pred.shape != image.shape:
         raise ValueError(
             f"pred must have the image's shape {tuple(image.shape)}, got {tuple(pred.shape)}"
         )
     _check_finite(pred, "pred")
-    return torch.lerp(image, pred.to(image.dtype), hole)
+    return torch.lerp(image, pred.to(image.dtype), hole.to(image.dtype))
 
 
 def mask_image(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

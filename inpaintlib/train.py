@@ -35,9 +35,18 @@ What the loop provides, and the choices made:
   gradients itself by skipping the step, as it is meant to; only the loss is checked.)
 * **Gradient clipping** by total norm over each optimiser's parameters
   (``grad_clip=1.0`` or ``{"g": 1.0}``).
-* **Checkpoints** are atomic (``<path>.tmp`` then ``os.replace``) and hold every model,
-  optimiser, scheduler and GradScaler, the step, the config, the RNG states of every
-  rank (python ``random``, NumPy, torch CPU and CUDA) and the data position.
+* **Checkpoints** are atomic (``<path>.tmp`` then ``os.replace``, :mod:`inpaintlib.io`) and
+  hold every model, optimiser, scheduler and GradScaler, the step, the config, the RNG
+  states of every rank (python ``random``, NumPy, torch CPU and CUDA) and the data
+  position. A failed write (full disk, file-size limit) raises
+  :class:`inpaintlib.io.WriteError` naming the file and leaves the previous checkpoint and
+  no temporary behind; ``log.csv`` rows are appended so that a failed append is cut back.
+* **Nothing loads half.** :meth:`~Trainer.load` (resume) and :meth:`~Trainer.load_weights`
+  check the whole checkpoint first — model names, keys and shapes, optimiser parameter
+  groups, and (for a resume) the same ``config`` apart from run lengths — and raise
+  :class:`CheckpointMismatchError` naming the file, what was expected and what was found,
+  with nothing copied. :func:`load_or_train` also compares the stored run with the one
+  asked for (see there).
 * **Exact resume.** A new Trainer on the same ``out_dir`` resumes from ``last.pt``
   (``resume=True``): training 2N steps equals training N, stopping, and training N more.
   With the callable form ``data(step)`` this holds for any ``data`` that is a function of
@@ -67,7 +76,12 @@ What the loop provides, and the choices made:
   form, gives rank ``r`` the contiguous chunk ``r`` of the global batch
   (``batch[r·B/W:(r+1)·B/W]``; B must be divisible by the world size W). An iterable
   should already be per-rank (a ``DataLoader`` with a ``DistributedSampler``). Only rank 0
-  writes checkpoints, logs and samples; every rank runs ``sample_fn``.
+  writes checkpoints, logs and samples; every rank runs ``sample_fn``. Every wait has a
+  timeout (``INPAINTLIB_DDP_TIMEOUT`` seconds, default 600): reaching the rendezvous store,
+  the other ranks' arrival — a rank that gives up raises :class:`DistributedStartError`
+  naming the ranks that never came — and every later collective. Launch with
+  ``torchrun --standalone --nproc-per-node=N`` on one machine, so torchrun picks and holds
+  the rendezvous port itself.
 """
 from __future__ import annotations
 
@@ -87,6 +101,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .io import WriteError, appending, atomic_write, ensure_folder, load_torch, save_torch, state_mismatch, write_text
 from .tensors import device as pick_device
 from .viz import save_grid
 
@@ -99,6 +114,9 @@ __all__ = [
     "load_checkpoint",
     "load_or_train",
     "read_log",
+    "CheckpointMismatchError",
+    "DistributedStartError",
+    "ddp_timeout",
     "CHECKPOINT_FORMAT",
 ]
 
@@ -186,15 +204,40 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
     return batch
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that does not fit the Trainer (other models, architecture or optimisers) or
+    the run asked for (another config, e.g. profile; a longer run than ``max_steps``). Raised
+    before anything is copied; the message names the file, what was expected and what was found."""
+
+
+class DistributedStartError(RuntimeError):
+    """The process group of a ``torchrun`` job did not form in time; the message names the rank
+    that reports it and the ranks that did not arrive."""
+
+
+#: Default seconds a rank waits for the others (at start-up and in every collective) before it
+#: stops with :class:`DistributedStartError` or a timeout error: ``INPAINTLIB_DDP_TIMEOUT``.
+DDP_TIMEOUT_S = 600.0
+
+
+def ddp_timeout() -> float:
+    """Seconds a rank waits for the others: ``$INPAINTLIB_DDP_TIMEOUT`` or :data:`DDP_TIMEOUT_S`."""
+    value = os.environ.get("INPAINTLIB_DDP_TIMEOUT", "").strip()
+    if not value:
+        return DDP_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"INPAINTLIB_DDP_TIMEOUT must be a number of seconds, got {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"INPAINTLIB_DDP_TIMEOUT must be positive, got {value!r}")
+    return seconds
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``<path>.tmp``, flush to disk, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` to ``<path>.tmp``, flush to disk, then rename over ``path``; on failure
+    the temporary is removed and :class:`inpaintlib.io.WriteError` names the file and the cause."""
+    save_torch(obj, path)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], map_location: Any = "cpu") -> dict:
@@ -202,19 +245,33 @@ def load_checkpoint(path: Union[str, os.PathLike], map_location: Any = "cpu") ->
 
     Keys: ``step``, ``max_steps``, ``config``, ``models``, ``optimizers``, ``schedulers``,
     ``scalers``, ``rng``, ``data``, ``log_window``, ``elapsed``, ``last_logs``,
-    ``world_size``, ``format``. Raises :class:`FileNotFoundError` or :class:`ValueError`
-    naming the file.
+    ``world_size``, ``format`` (and ``lineage`` in checkpoints from this version on). Raises
+    :class:`FileNotFoundError` or :class:`ValueError` naming the file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated / not a torch file
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+    ckpt = load_torch(path, "Trainer checkpoint", map_location=map_location)  # errors name the file
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an inpaintlib Trainer checkpoint ({CHECKPOINT_FORMAT})")
+    missing = [k for k in ("step", "config", "models", "optimizers", "schedulers", "scalers", "rng", "data",
+                           "log_window", "elapsed", "last_logs") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is a damaged Trainer checkpoint: it has no {', '.join(missing)}")
     return ckpt
+
+
+def _is_length_key(key: str) -> bool:
+    """Config keys that only say how long a run is (``steps``, ``stage1_steps``, ...): a
+    checkpoint with fewer steps of the same run can be continued."""
+    return key in ("steps", "max_steps") or key.endswith("_steps")
+
+
+def _config_diff(stored: Mapping, wanted: Mapping) -> list[str]:
+    """``key: stored → requested`` for every config entry (other than run lengths) that differs."""
+    keys = sorted(k for k in set(stored) | set(wanted)
+                  if not _is_length_key(k) and stored.get(k, "<absent>") != wanted.get(k, "<absent>"))
+    return [f"{k}: {stored.get(k, '<absent>')!r} in the file, {wanted.get(k, '<absent>')!r} asked" for k in keys]
 
 
 def read_log(path: Union[str, os.PathLike]) -> dict[str, list[float]]:
@@ -230,6 +287,66 @@ def read_log(path: Union[str, os.PathLike]) -> dict[str, list[float]]:
     header, body = rows[0], rows[1:]
     return {h: [float(r[i]) if i < len(r) and r[i] != "" else math.nan for r in body]
             for i, h in enumerate(header)}
+
+
+_GROUP_GENERATION = 0  # how many process groups this process has joined (the same on every rank)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _join_process_group(backend: str, rank: int, world_size: int) -> None:
+    """Join the ``torchrun`` job's process group, or stop with a message that says who is missing.
+
+    Every wait has a timeout (:func:`ddp_timeout`): reaching the rendezvous store at
+    ``MASTER_ADDR:MASTER_PORT``, waiting for the other ranks to arrive — each rank writes an
+    arrival key, so a rank that gives up names the ranks that never came — and every later
+    collective (``init_process_group(timeout=...)``).
+    """
+    global _GROUP_GENERATION
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    seconds = ddp_timeout()
+    timeout = timedelta(seconds=seconds)
+    where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    hint = ("start every rank with the same torchrun command (e.g. torchrun --standalone "
+            "--nproc-per-node=N script.py) and check that the machines reach each other; "
+            f"INPAINTLIB_DDP_TIMEOUT={seconds:g} is the wait in seconds")
+    # torchrun's agent hosts the store (every rank is a client); a hand-started job has rank 0
+    # host it — without waiting for the clients there: the arrival keys below name who is missing
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    try:
+        addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    except (KeyError, ValueError) as err:
+        raise DistributedStartError(f"rank {rank} of {world_size}: MASTER_ADDR and MASTER_PORT must name the "
+                                    f"rendezvous ({type(err).__name__}: {err}); {hint}") from err
+    try:
+        store = dist.TCPStore(addr, port, None, rank == 0 and not agent, timeout,
+                              wait_for_workers=False, multi_tenant=not agent)
+    except Exception as err:
+        raise DistributedStartError(f"rank {rank} of {world_size}: could not reach the rendezvous store at "
+                                    f"{where} within {seconds:g} s ({_first_line(err)}); {hint}") from err
+    _GROUP_GENERATION += 1
+    prefix = (f"inpaintlib/arrived/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+              f"{_GROUP_GENERATION}/")
+    keys = [f"{prefix}{r}" for r in range(world_size)]
+    try:
+        store.set(keys[rank], "1")
+        store.wait(keys, timeout)
+    except Exception as err:
+        try:
+            missing = [r for r in range(world_size) if not store.check([keys[r]])]
+        except Exception:  # the store itself is gone (rank 0 hosts it and died)
+            missing = None
+        who = (f"rank(s) {', '.join(map(str, missing))} did not arrive" if missing
+               else f"the rendezvous store at {where} stopped answering")
+        raise DistributedStartError(f"rank {rank} of {world_size}: the process group did not form within "
+                                    f"{seconds:g} s: {who} ({_first_line(err)}); {hint}") from err
+    dist.init_process_group(backend=backend, store=dist.PrefixStore("default_pg", store), rank=rank,
+                            world_size=world_size, timeout=timeout)
 
 
 def _rng_state() -> dict:
@@ -424,6 +541,8 @@ class Trainer:
         self._loaded = False
         self._saved_step: Optional[int] = None  # step of the last checkpoint in out_dir
         self._step_rng: Optional[dict] = None  # RNG states when the current step began
+        self._start_lineage: Optional[dict] = None  # where the models' weights came from at step 0
+        self._lineage_id: Optional[str] = None  # the id written with load_or_train's final checkpoint
         self._tb = None
         self._bar = None
 
@@ -439,7 +558,7 @@ class Trainer:
             torch.cuda.set_device(device)
         device = torch.device(device if device is not None else "cpu")
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            _join_process_group("nccl" if device.type == "cuda" else "gloo", self.rank, self.world_size)
             self._owns_group = True
         return device
 
@@ -579,11 +698,13 @@ class Trainer:
         """
         if self.resume and not self._loaded and self.step == 0 and self.ckpt_path.is_file():
             self.load(self.ckpt_path)
+        if self.step == 0:  # a fresh run: remember which weights it starts from (load_or_train)
+            self._start_lineage = {n: getattr(m, _LINEAGE_ATTR, None) for n, m in self._modules.items()}
         if self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            ensure_folder(self.out_dir)
             self._trim_log()
             if self.config:
-                (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2))
+                write_text(self.out_dir / "config.json", json.dumps(self.config, indent=2))
         if self.step >= self.max_steps:
             return dict(self.last_logs)
 
@@ -730,7 +851,7 @@ class Trainer:
         else:
             header = list(row)
             line = list(row.values())
-        with open(self.log_path, "a", newline="") as f:
+        with appending(self.log_path, newline="") as f:  # a failed append leaves no half row
             w = csv.writer(f)
             if f.tell() == 0:
                 w.writerow(header)
@@ -756,10 +877,8 @@ class Trainer:
         keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
         if len(keep) == len(rows):
             return
-        tmp = self.log_path.with_name(self.log_path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_write(self.log_path, "w", newline="") as f:
             csv.writer(f).writerows(keep)
-        os.replace(tmp, self.log_path)
 
     def _writer(self):
         """The TensorBoard ``SummaryWriter`` (imported lazily; rank 0 only)."""
@@ -808,7 +927,16 @@ class Trainer:
             images = self.sample_fn(self)
         if not self.is_main:
             return None
-        path = save_grid(images.detach().float().cpu(), self.out_dir / "samples" / f"step_{self.step:06d}.png")
+        path = self.out_dir / "samples" / f"step_{self.step:06d}.png"
+        try:
+            path = save_grid(images.detach().float().cpu(), path)
+        except OSError as err:  # save_grid writes <path>.tmp, then renames it
+            tmp = path.with_name(path.name + ".tmp")
+            if tmp.exists():
+                tmp.unlink()
+            if isinstance(err, WriteError):
+                raise
+            raise WriteError(path, err) from err
         if self.tensorboard:
             from .viz import make_grid
 
@@ -846,6 +974,7 @@ class Trainer:
             "log_window": window,
             "elapsed": self._elapsed_now(),
             "last_logs": dict(self.last_logs),
+            "lineage": {"id": self._lineage_id, "start": dict(self._start_lineage or {})},
         }
 
     def save(self, path: Union[str, os.PathLike, None] = None) -> Path:
@@ -873,15 +1002,19 @@ class Trainer:
 
     def load(self, path: Union[str, os.PathLike, None] = None) -> dict:
         """Restore everything from a checkpoint (default ``out_dir/last.pt``) so that
-        ``fit`` continues exactly where it stopped. Returns the checkpoint dict."""
+        ``fit`` continues exactly where it stopped. Returns the checkpoint dict.
+
+        The checkpoint is checked whole before anything is copied: it must hold these models
+        with these keys and shapes, these optimisers (same parameter groups), schedulers and
+        scalers, and the same ``config`` apart from run lengths (``steps``, ``*_steps``). A
+        checkpoint of another method, architecture or profile raises
+        :class:`CheckpointMismatchError` naming the file, and the Trainer is left untouched."""
         path = Path(path) if path is not None else self.ckpt_path
         ckpt = load_checkpoint(path)
-        self._load_models(ckpt, path, strict=True)
+        self.check_checkpoint(ckpt, path, full=True)
+        self._copy_models(ckpt, strict=True)
         for kind, mine in (("optimizers", self.optimizers), ("schedulers", self.schedulers),
                            ("scalers", self.scalers)):
-            missing = set(mine) - set(ckpt[kind])
-            if missing:
-                raise ValueError(f"{path} has no state for {kind} {sorted(missing)}")
             for n, obj in mine.items():
                 obj.load_state_dict(ckpt[kind][n])
         self.step = int(ckpt["step"])
@@ -891,32 +1024,79 @@ class Trainer:
         self._counts = dict(ckpt["log_window"]["counts"])
         self._elapsed = float(ckpt["elapsed"])
         self.last_logs = dict(ckpt["last_logs"])
+        self._start_lineage = dict((ckpt.get("lineage") or {}).get("start") or {}) or None
         rng = ckpt["rng"]
         if self.rank < len(rng):
             _set_rng_state(rng[self.rank])
         else:
             warnings.warn(f"{path} has no RNG state for rank {self.rank} (it was saved by "
                           f"{len(rng)} process(es)); this rank's random numbers will differ", stacklevel=2)
-        if ckpt["config"] != self.config:
-            diff = sorted(k for k in set(ckpt["config"]) | set(self.config)
-                          if ckpt["config"].get(k) != self.config.get(k))
-            warnings.warn(f"resuming from {path} with a different config (keys {diff})", stacklevel=2)
         self._loaded = True
         return ckpt
 
-    def _load_models(self, ckpt: dict, path: Path, strict: bool) -> None:
-        missing = set(self._modules) - set(ckpt["models"])
+    def _describe(self) -> str:
+        return ", ".join(f"{n}: {type(m).__name__}" for n, m in self._modules.items())
+
+    def check_checkpoint(self, ckpt: dict, path: Union[str, os.PathLike], *, full: bool = True,
+                         strict: bool = True) -> None:
+        """Raise :class:`CheckpointMismatchError` (naming ``path``, what this Trainer expects and
+        what the file holds) unless ``ckpt`` fits: the same model names, keys and shapes
+        (missing and unexpected keys allowed with ``strict=False``); with ``full`` also the
+        optimisers' parameter groups, the schedulers and scalers, and the same ``config``
+        apart from run lengths. Nothing is copied."""
+        path = Path(path)
+        found = ckpt.get("models") if isinstance(ckpt.get("models"), Mapping) else {}
+        missing = set(self._modules) - set(found)
         if missing:
-            raise ValueError(f"{path} holds models {sorted(ckpt['models'])}, not {sorted(missing)}")
+            raise CheckpointMismatchError(
+                f"{path} holds models {sorted(found)}, not {sorted(missing)}: it was written by another method "
+                f"(this Trainer trains {self._describe()}). Nothing was loaded; train into another out_dir, "
+                f"or delete {path} to start again")
+        problems = []
+        for n, m in self._modules.items():
+            bad = state_mismatch(m.state_dict(), found[n], strict=strict)
+            if bad:
+                problems.append(f"model {n!r} ({type(m).__name__}): {'; '.join(bad)}")
+        if problems:
+            raise CheckpointMismatchError(
+                f"{path} does not fit this Trainer's models ({self._describe()}): {' | '.join(problems)}. "
+                f"It was written for another architecture or method (its config: {ckpt.get('config')}). "
+                f"Nothing was loaded; train into another out_dir, or delete {path} to start again")
+        if not full:
+            return
+        for kind, mine in (("optimizers", self.optimizers), ("schedulers", self.schedulers),
+                           ("scalers", self.scalers)):
+            have = ckpt.get(kind) if isinstance(ckpt.get(kind), Mapping) else {}
+            absent = set(mine) - set(have)
+            if absent:
+                raise CheckpointMismatchError(f"{path} has no state for {kind} {sorted(absent)} (it has "
+                                              f"{sorted(have)}); nothing was loaded")
+        for n, opt in self.optimizers.items():
+            groups = [len(g["params"]) for g in opt.param_groups]
+            stored = [len(g.get("params", ())) for g in ckpt["optimizers"][n].get("param_groups", ())]
+            if groups != stored:
+                raise CheckpointMismatchError(
+                    f"{path}: optimizer {n!r} has parameter groups of sizes {stored} in the file but {groups} "
+                    f"here (another model or another choice of trained parameters); nothing was loaded")
+        diff = _config_diff(ckpt.get("config") or {}, self.config)
+        if diff:
+            raise CheckpointMismatchError(
+                f"{path} was written by another run: {'; '.join(diff)}. Nothing was loaded; train into "
+                f"another out_dir (each profile has its own), or delete {path.parent} to start again")
+
+    def _copy_models(self, ckpt: dict, strict: bool) -> None:
         for n, m in self._modules.items():
             m.load_state_dict(ckpt["models"][n], strict=strict)
 
     def load_weights(self, path: Union[str, os.PathLike], strict: bool = True) -> dict:
         """Load only the models' weights from a checkpoint (no optimiser, step or RNG);
-        returns the checkpoint dict. For evaluating or fine-tuning a trained model."""
+        returns the checkpoint dict. For evaluating or fine-tuning a trained model. A
+        checkpoint whose models do not fit raises :class:`CheckpointMismatchError` before
+        any weight is copied."""
         path = Path(path)
         ckpt = load_checkpoint(path)
-        self._load_models(ckpt, path, strict)
+        self.check_checkpoint(ckpt, path, full=False, strict=strict)
+        self._copy_models(ckpt, strict)
         return ckpt
 
     def _barrier(self) -> None:
@@ -938,17 +1118,112 @@ class Trainer:
             self._owns_group = False
 
 
+_LINEAGE_ATTR = "_inpaintlib_lineage"  # on a model: the id of the final checkpoint its weights are
+
+
+def _new_lineage_id(trainer: Trainer) -> str:
+    """A fresh id for a final checkpoint (rank 0's, under DDP, so every rank marks the same)."""
+    import uuid
+
+    rid = uuid.uuid4().hex
+    if trainer.distributed:
+        import torch.distributed as dist
+
+        box = [rid]
+        dist.broadcast_object_list(box, src=0)
+        rid = box[0]
+    return rid
+
+
+def _mark_lineage(trainer: Trainer, rid: Optional[str]) -> None:
+    for m in trainer._modules.values():
+        m.__dict__[_LINEAGE_ATTR] = rid
+
+
+def _stale_start(trainer: Trainer, ckpt: dict) -> list[str]:
+    """Models whose weights in memory came from a final checkpoint (an earlier phase, loaded or
+    trained in this process) other than the one the stored run started from: that run is stale."""
+    lineage = ckpt.get("lineage")
+    if not isinstance(lineage, Mapping):  # written before lineages were recorded
+        return []
+    start = lineage.get("start") or {}
+    return [n for n, m in trainer._modules.items()
+            if getattr(m, _LINEAGE_ATTR, None) is not None and start.get(n) != getattr(m, _LINEAGE_ATTR)]
+
+
+def _say(trainer: Trainer, message: str) -> None:
+    if trainer.progress and trainer.is_main:
+        print(message)
+
+
+def _train_and_save(trainer: Trainer, data, path: Path, fresh: bool = False) -> dict:
+    resume = trainer.resume
+    if fresh:  # do not resume from a stale last.pt either
+        trainer.resume = False
+    try:
+        logs = trainer.fit(data)
+    finally:
+        trainer.resume = resume
+    trainer._lineage_id = _new_lineage_id(trainer)
+    trainer.save(path)
+    _mark_lineage(trainer, trainer._lineage_id)
+    return {**logs, "step": trainer.step, "trained": True, "checkpoint": str(path)}
+
+
 def load_or_train(trainer: Trainer, data, path: Union[str, os.PathLike, None] = None) -> dict:
     """The book's *load-or-train* cell: if the final checkpoint ``path`` (default
-    ``trainer.out_dir/final.pt``) exists, load the models' weights from it and return
-    without training; otherwise ``trainer.fit(data)`` and save the checkpoint there.
+    ``trainer.out_dir/final.pt``) holds the run asked for, load the models' weights from it
+    and return without training; otherwise ``trainer.fit(data)`` and save the checkpoint there.
 
-    Returns the last log row plus ``trained`` (whether training ran) and ``checkpoint``.
+    The stored run is compared with the one asked for before anything is copied:
+
+    * other models, architecture or optimisers, or another ``config`` (profile, image size,
+      learning rate, ... — everything but the run lengths ``steps``/``*_steps``):
+      :class:`CheckpointMismatchError` naming the file, what was asked and what was found;
+      train into another ``out_dir`` (each profile has its own) or delete the folder;
+    * the same run with **fewer** steps than ``max_steps``: training *continues* from it
+      (models, optimisers, schedulers, RNG as stored) up to ``max_steps``;
+    * **more** steps than ``max_steps``: :class:`CheckpointMismatchError` (its weights are not
+      the run asked for);
+    * a run that started from other weights than the ones the models hold now (an earlier
+      phase of the recipe was trained again in this process): this phase is trained again.
+
+    Returns the last log row plus ``trained`` (whether training ran), ``checkpoint`` and,
+    when an earlier run was continued, ``continued_from`` (its step).
     """
     path = Path(path) if path is not None else trainer.out_dir / "final.pt"
-    if path.is_file():
-        ckpt = trainer.load_weights(path)
-        return {**ckpt["last_logs"], "step": int(ckpt["step"]), "trained": False, "checkpoint": str(path)}
-    logs = trainer.fit(data)
-    trainer.save(path)
-    return {**logs, "step": trainer.step, "trained": True, "checkpoint": str(path)}
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        trainer.check_checkpoint(ckpt, path, full=True)
+        step = int(ckpt["step"])
+        stale = _stale_start(trainer, ckpt)
+        if stale:
+            _say(trainer, f"{path} was trained from other weights of {', '.join(stale)} than the ones now in "
+                          f"memory (an earlier phase was trained again): training this phase again")
+            return _train_and_save(trainer, data, path, fresh=True)
+        if step > trainer.max_steps:
+            raise CheckpointMismatchError(
+                f"{path} holds a run of {step} steps, more than the {trainer.max_steps} asked for, so its "
+                f"weights are not the run asked for. Ask for {step} steps to use it, train into another "
+                f"out_dir, or delete {path.parent} to start again")
+        if step == trainer.max_steps:
+            trainer._copy_models(ckpt, strict=True)
+            _mark_lineage(trainer, (ckpt.get("lineage") or {}).get("id"))
+            _say(trainer, f"loaded {path}: trained earlier for {step} steps (delete it to train again)")
+            return {**ckpt["last_logs"], "step": step, "trained": False, "checkpoint": str(path)}
+        _say(trainer, f"continuing {path} from step {step} to {trainer.max_steps} (models, optimisers and "
+                      f"schedules as stored; delete {path.parent} to train from scratch)")
+        trainer.load(path)
+        return {**_train_and_save(trainer, data, path), "continued_from": step}
+    last = trainer.ckpt_path
+    if trainer.resume and not trainer._loaded and trainer.step == 0 and last.exists():
+        ckpt = load_checkpoint(last)  # an interrupted run: fit resumes it if it is this run
+        trainer.check_checkpoint(ckpt, last, full=True)
+        if _stale_start(trainer, ckpt):
+            _say(trainer, f"{last} was started from other weights than the ones now in memory: starting afresh")
+            return _train_and_save(trainer, data, path, fresh=True)
+        if int(ckpt["step"]) > trainer.max_steps:
+            raise CheckpointMismatchError(
+                f"{last} holds a run of {int(ckpt['step'])} steps, more than the {trainer.max_steps} asked for. "
+                f"Ask for {int(ckpt['step'])} steps, train into another out_dir, or delete {last.parent}")
+    return _train_and_save(trainer, data, path)

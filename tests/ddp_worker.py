@@ -1,17 +1,30 @@
-"""A tiny GAN-style training run shared by the DDP test in ``test_train.py``.
+"""A tiny GAN-style training run shared by the DDP test in ``test_train.py``, and the guard
+that runs ``torchrun`` so that nothing it starts can outlive the test.
 
 Imported by the test for the single-process reference run, and launched by it as::
 
-    python -m torch.distributed.run --nnodes=1 --nproc_per_node=2 \\
-        --master_addr=127.0.0.1 --master_port=<free port> tests/ddp_worker.py OUT_DIR
+    python -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node=2 \\
+        tests/ddp_worker.py OUT_DIR
 
-Each rank also writes ``OUT_DIR/rank<r>.json`` with what it saw (local batch size,
-whether its models were DDP-wrapped), so the test can check the sharding.
+``--standalone`` lets torchrun open its rendezvous store on a port it picks and keeps (no
+port chosen by the test and released before torchrun binds it). Each rank also writes
+``OUT_DIR/rank<r>.json`` with what it saw (local batch size, whether its models were
+DDP-wrapped), so the test can check the sharding.
+
+:func:`run_guarded` starts a command in a session of its own and, if it outlives its
+timeout, kills its process group *and* the process groups of all its descendants: torchrun
+starts every worker in a new session, so killing torchrun's group alone leaves the workers
+running. Each worker also asks the kernel to kill it when its parent (torchrun) dies.
 """
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -67,7 +80,105 @@ def make_trainer(out_dir, **kw) -> Trainer:
                    device="cpu", log_every=1, progress=False, seed=0, **kw)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first), read from ``/proc`` (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(pid: int, known: tuple = ()) -> None:
+    """SIGKILL ``pid``'s process group and the process group of each of its descendants
+    (``known`` adds pids seen earlier, before their parent died and they were re-parented)."""
+    mine = os.getpgrp()
+    pids = list(dict.fromkeys([*descendants(pid), *known]))
+    groups = {pid}
+    for p in pids:
+        try:
+            groups.add(os.getpgid(p))
+        except ProcessLookupError:
+            pass
+    for g in groups:
+        if g != mine:
+            try:
+                os.killpg(g, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def run_guarded(cmd, env=None, timeout: float = 600, grace: float = 10) -> tuple[int, str, bool]:
+    """Run ``cmd`` in a new session; return ``(returncode, stdout+stderr, timed_out)``.
+
+    Past ``timeout`` seconds: SIGTERM to its process group (torchrun forwards it to its
+    workers), ``grace`` seconds later SIGKILL to it and every descendant's process group, so
+    no worker survives the guard. Output goes to a file, not a pipe, so a stuck grandchild
+    holding the pipe open cannot hang the guard itself."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = False
+        seen: list[int] = []
+        try:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                seen = list(dict.fromkeys([*seen, *descendants(proc.pid)]))
+                try:
+                    proc.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                timed_out = True
+                seen = list(dict.fromkeys([*seen, *descendants(proc.pid)]))
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            kill_tree(proc.pid, tuple(seen))  # whatever is left, including re-parented workers
+            proc.wait()
+        log.seek(0)
+        output = log.read().decode("utf-8", errors="replace")
+    return proc.returncode, output, timed_out
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent (torchrun) dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
+
+
 def main(out_dir: str) -> None:
+    die_with_parent()
     torch.set_num_threads(1)
     trainer = make_trainer(out_dir)
     trainer.fit(data)

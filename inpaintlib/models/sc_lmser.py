@@ -339,26 +339,40 @@ def alternating_paths(G: nn.Module, F: nn.Module, photo: torch.Tensor) -> Dict[s
 
 def save_sc_lmser(model: SCLmser, path: Union[str, os.PathLike], meta: Optional[dict] = None) -> Path:
     """Write ``G`` and ``F`` (and the config) to a model file, atomically (chapter "Sketch
-    synthesis with SC-Lmser")."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    synthesis with SC-Lmser"). A failed write raises :class:`inpaintlib.io.WriteError`
+    naming the file; the previous file stays as it was."""
+    from ..io import save_torch
+
     payload = {"format": MODEL_FORMAT, "config": model.config(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": dict(meta or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_torch(payload, Path(path))
 
 
 def load_sc_lmser(path: Union[str, os.PathLike]) -> SCLmser:
-    """Rebuild an :class:`SCLmser` from :func:`save_sc_lmser`'s file, in eval mode."""
+    """Rebuild an :class:`SCLmser` from :func:`save_sc_lmser`'s file, in eval mode.
+
+    A missing file raises :class:`FileNotFoundError`; anything else wrong — not a PyTorch
+    file, another kind of file, a bad config, weights that do not fit — a :class:`ValueError`
+    naming the file, raised before any weight is copied."""
+    from ..io import load_torch, state_mismatch
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"SC-Lmser model file not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch(path, "SC-Lmser model file")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path} is not an SC-Lmser model file (expected format {MODEL_FORMAT!r})")
-    model = SCLmser(**payload["config"])
-    model.load_state_dict(payload["state_dict"])
+    config, state = payload.get("config"), payload.get("state_dict")
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise ValueError(f"{path} is a damaged SC-Lmser model file: it needs a config dict and a state dict")
+    try:
+        model = SCLmser(**config)
+    except Exception as err:  # unknown or invalid arguments
+        raise ValueError(f"{path}: its config {config} does not build an SC-Lmser ({type(err).__name__}: {err})") from err
+    problems = state_mismatch(model.state_dict(), state)
+    if problems:
+        raise ValueError(f"{path}: its weights do not fit the SC-Lmser its config builds ({config}): "
+                         f"{'; '.join(problems)}. Nothing was loaded")
+    model.load_state_dict(state)
     return model.eval()

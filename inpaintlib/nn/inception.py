@@ -30,6 +30,7 @@ and never silently random**. :func:`find_inception_weights` looks at an explicit
 from __future__ import annotations
 
 import os
+import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Optional, Union
@@ -225,6 +226,8 @@ def find_inception_weights(weights: Optional[PathLike] = None) -> Optional[Path]
     """
     if weights is not None:
         path = Path(weights).expanduser()
+        if path.is_dir():
+            raise ValueError(f"FID Inception weights file {path} is a folder; give the path of the .pth file")
         if not path.is_file():
             raise FileNotFoundError(f"FID Inception weights file {path} does not exist")
         return path
@@ -242,6 +245,9 @@ def find_inception_weights(weights: Optional[PathLike] = None) -> Optional[Path]
 def _normalise_state(state: Mapping, own: Mapping[str, torch.Tensor], source: str) -> "OrderedDict[str, torch.Tensor]":
     """Check a state dict against the network's keys and shapes; fill in the BatchNorm
     ``num_batches_tracked`` counters when a file has none (they do not affect the features)."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"FID Inception weights file {source} is not a state dict of tensors "
+                         f"(it holds a {type(state).__name__})")
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
@@ -274,14 +280,28 @@ def load_inception_state_dict(weights: Optional[PathLike] = None, download: bool
 def _resolve(weights: Optional[PathLike], download: bool):
     path = find_inception_weights(weights)
     if path is not None:
+        from ..io import _load_failure, quiet_load
+
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with quiet_load():
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # not a torch file, truncated, a pickled model
-            raise ValueError(f"could not read FID Inception weights file {path}: {err}") from err
+            raise ValueError(f"could not read FID Inception weights file {path}: {_load_failure(path, err)}") from err
+        if not isinstance(state, Mapping):
+            raise ValueError(f"FID Inception weights file {path} is not a state dict of tensors "
+                             f"(it holds a {type(state).__name__})")
         return state, str(path)
     if not download:
         raise FileNotFoundError(_missing_message())
-    state = torch.hub.load_state_dict_from_url(FID_INCEPTION_URL, map_location="cpu", progress=True)
+    # check_hash: the file name carries the first digits of its SHA-256 (6726825d), checked
+    # before the file is kept; weights_only: tensors and plain containers, never pickled code
+    try:
+        state = torch.hub.load_state_dict_from_url(FID_INCEPTION_URL, map_location="cpu", progress=True,
+                                                   check_hash=True, weights_only=True)
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:  # offline, bad hash, not weights
+        raise ValueError(f"could not download the FID Inception weights from {FID_INCEPTION_URL} into "
+                         f"{inception_hub_path().parent}: {type(err).__name__}: "
+                         f"{(str(err).strip().splitlines() or [''])[0]}") from err
     return state, f"{inception_hub_path()} (downloaded)"
 
 

@@ -21,6 +21,7 @@ when asked for (``weights="random"``, used by the tests).
 from __future__ import annotations
 
 import os
+import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
@@ -145,6 +146,8 @@ def find_vgg_weights(arch: str = "vgg16", weights: Optional[PathLike] = None) ->
         weights = None
     if weights is not None:
         path = Path(weights).expanduser()
+        if path.is_dir():
+            raise ValueError(f"VGG weights file {path} is a folder; give the path of the .pth file")
         if not path.is_file():
             raise FileNotFoundError(f"VGG weights file {path} does not exist")
         return path, "explicit path"
@@ -165,6 +168,8 @@ def find_vgg_weights(arch: str = "vgg16", weights: Optional[PathLike] = None) ->
 
 def _features_only(state: Mapping, arch: str, source: str) -> "OrderedDict[str, torch.Tensor]":
     """Keep the ``features.*`` tensors of a torchvision-style state dict and check them."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"VGG weights file {source} is not a state dict of tensors (it holds a {type(state).__name__})")
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
@@ -213,10 +218,13 @@ def _shape_problems(state: Mapping[str, torch.Tensor], arch: str) -> bool:
 
 
 def _read_state_file(path: Path) -> Mapping:
+    from ..io import _load_failure, quiet_load
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with quiet_load():
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt file, a pickled model, not a torch file at all
-        raise ValueError(f"could not read VGG weights file {path}: {err}") from err
+        raise ValueError(f"could not read VGG weights file {path}: {_load_failure(path, err)}") from err
 
 
 def _resolve_vgg(arch: str, weights: Optional[PathLike], download: bool
@@ -227,9 +235,16 @@ def _resolve_vgg(arch: str, weights: Optional[PathLike], download: bool
         return _features_only(_read_state_file(path), arch, str(path)), f"{path} ({how})"
     if not download:
         raise FileNotFoundError(_missing_message(arch))
-    state = torch.hub.load_state_dict_from_url(
-        VGG_URLS[arch], map_location="cpu", progress=True, check_hash=True
-    )
+    # check_hash: the file name carries the first digits of its SHA-256; weights_only: tensors
+    # and plain containers, never pickled code
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            VGG_URLS[arch], map_location="cpu", progress=True, check_hash=True, weights_only=True
+        )
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:  # offline, bad hash, not weights
+        raise ValueError(f"could not download the {arch} weights from {VGG_URLS[arch]} into "
+                         f"{vgg_hub_path(arch).parent}: {type(err).__name__}: "
+                         f"{(str(err).strip().splitlines() or [''])[0]}") from err
     path = vgg_hub_path(arch)
     return _features_only(state, arch, VGG_URLS[arch]), f"{path} (downloaded)"
 

@@ -72,19 +72,19 @@ SPECS: dict[str, ReferenceSpec] = {
         note="6-level U-Net at ×0.25 width (1.17 M parameters); calibrated EfficientNet-Lite0 feature terms"),
     "clmser": ReferenceSpec(
         "clmser", "clmser",
-        dict(image_size=128, batch_size=8, steps=1500, masks="free_form"),
+        dict(image_size=128, batch_size=8, steps=1200, masks="free_form"),
         note="the released CLmser (DCW + DPN), trained on free-form holes so the card's test is its task"),
     "ctsdg": ReferenceSpec(
         "ctsdg", "ctsdg",
-        dict(image_size=128, layers=6, width=0.125, batch_size=6, train_steps=1200, finetune_steps=300),
+        dict(image_size=128, layers=6, width=0.125, batch_size=6, train_steps=1000, finetune_steps=250, lr_train=5e-4),
         note="6-level streams at ×0.125 width; calibrated EfficientNet-Lite0 feature terms"),
     "gmcnn": ReferenceSpec(
         "gmcnn", "gmcnn",
-        dict(image_size=128, width=0.25, pretrain_steps=1500, finetune_steps=300, masks="free_form"),
+        dict(image_size=128, width=0.25, pretrain_steps=800, finetune_steps=160, masks="free_form"),
         note="×0.25 width; ID-MRF on EfficientNet-Lite0 features; free-form holes"),
     "sc_lmser": ReferenceSpec(
         "sc_lmser", "sc_lmser",
-        dict(image_size=128, width=0.125, batch_size=1, steps=3000, lr_g=4e-4, lr_d=8e-4, cpu_threads=2),
+        dict(image_size=64, width=0.125, batch_size=1, steps=2500, lr_g=4e-4, lr_d=8e-4, cpu_threads=1),
         note="G and F at ×0.125 width with the supervised alternating consistency; pencil-sketch proxy pairs",
         extra={"dataset": "proxy"}, task="photo→sketch"),
 }

@@ -11,16 +11,16 @@ from inpaintlib import reference
 from inpaintlib.cli import main
 from inpaintlib.inference import model_size
 
-SHIPPED = reference.reference_names()
+SHIPPED = reference.reference_names("inpainting")
 #: Methods whose reference model must ship with the book.
-REQUIRED = ("pconv",)
+REQUIRED = ("pconv", "clmser", "ctsdg", "gmcnn", "sc_lmser")
 CARD_FIELDS = ("method", "model", "config", "image_size", "command", "commit", "date", "device", "machine",
                "wall_seconds", "phases", "data", "parameters", "weights_sha256", "weights_bytes", "scores")
 
 
 def test_required_reference_models_ship_and_stay_small():
-    assert set(REQUIRED) <= set(SHIPPED)
-    total = sum(reference.reference_path(m).stat().st_size for m in SHIPPED)
+    assert set(REQUIRED) <= set(reference.reference_names())
+    total = sum(reference.reference_path(m).stat().st_size for m in reference.reference_names())
     assert total <= 40e6
 
 
@@ -132,3 +132,33 @@ def test_the_readme_quick_start_inpaint_command_works(tmp_path, capsys):
     out = np.asarray(Image.open(tmp_path / "filled.png"))
     assert out.shape == photo.shape and np.array_equal(out[hole == 0], photo[hole == 0])
     assert re.search(r"trained at \d+ px", capsys.readouterr().out)
+
+
+def test_the_sc_lmser_reference_draws_strokes():
+    """Its photo → sketch output beats a blank white page on both L1 and SSIM (held-out pairs)."""
+    if "sc_lmser" not in reference.reference_names():
+        pytest.skip("no SC-Lmser reference model in this copy")
+    scores = reference.card("sc_lmser")["scores"]
+    ours, blank = scores["sc_lmser"]["heldout"], scores["blank page"]["heldout"]
+    assert ours["l1"]["mean"] < blank["l1"]["mean"] and ours["ssim"]["mean"] > blank["ssim"]["mean"]
+    assert reference.check_card("sc_lmser") == []
+
+
+def test_reference_goals_compute_margins_against_the_best_baseline_and_the_floor():
+    from inpaintlib.compare import reference_goals
+
+    def rec(name, kind, psnrs):
+        return {"method": name, "kind": kind,
+                "buckets": [{"bucket": b, "psnr": v} for b, v in zip(("0–20%", "20–40%", "40–60%"), psnrs)]}
+
+    records = [rec("pconv (reference)", "reference", (27.0, 22.4, 20.0)),
+               rec("clmser (reference)", "reference", (26.0, 21.0, 18.0)),
+               rec("telea", "baseline", (28.0, 22.7, 19.7)), rec("ns", "baseline", (28.1, 22.8, 19.5)),
+               rec("mean colour", "floor", (24.0, 19.5, 17.5))]
+    goals = {(g["method"], g["test"]): g for g in reference_goals(records)}
+    best_40 = goals[("pconv (reference)", "beats telea (best baseline), 40–60%")]
+    assert best_40["met"] and best_40["margin"] == pytest.approx(0.3)
+    within = goals[("pconv (reference)", "within 0.5 dB of ns (best baseline), 20–40%")]
+    assert within["met"] and within["margin"] == pytest.approx(22.4 - 22.8 + 0.5)
+    assert goals[("clmser (reference)", "beats the mean-colour fill, 40–60%")]["margin"] == pytest.approx(0.5)
+    assert not any("best baseline" in t for m, t in goals if m.startswith("clmser"))   # no baseline target

@@ -80,7 +80,7 @@ SPECS: dict[str, ReferenceSpec] = {
         note="6-level streams at ×0.125 width; calibrated EfficientNet-Lite0 feature terms"),
     "gmcnn": ReferenceSpec(
         "gmcnn", "gmcnn",
-        dict(image_size=128, width=0.25, pretrain_steps=800, finetune_steps=160, masks="free_form"),
+        dict(image_size=64, width=0.25, pretrain_steps=1500, finetune_steps=300, masks="free_form"),
         note="×0.25 width; ID-MRF on EfficientNet-Lite0 features; free-form holes"),
     "sc_lmser": ReferenceSpec(
         "sc_lmser", "sc_lmser",
@@ -349,9 +349,10 @@ def provenance(info: dict) -> str:
 
 
 def show_reference(method: str, live: Optional[nn.Module] = None, live_label: str = "this page's quick run",
-                   n: int = 3, root: Optional[Path] = None, display: bool = True):
+                   n: int = 3, root: Optional[Path] = None, display: bool = True, live_size: Optional[int] = None):
     """The chapters' "same method after N CPU-minutes" cell: the reference model beside
-    ``live`` (the reader's quick run, run at its own size by :func:`inpaintlib.inference.inpaint`)
+    ``live`` (the reader's quick run, run at ``live_size`` — default the size it records — by
+    :func:`inpaintlib.inference.inpaint`)
     and Telea on held-out photos — one example per hole-ratio bucket — and the card's
     per-bucket PSNR table. Returns ``(figure, table_markdown, provenance_line)``; when the
     reference model is missing it says how to build it and returns ``(None, "", message)``."""
@@ -376,8 +377,9 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
              for k, b in enumerate(range(len(data.buckets)))][:n]
     x, h = data.images[picks], data.holes[picks]
     cols = [("input", mask_image(x, h))]
-    if live is not None:
-        cols.append((live_label, inpaint(live.cpu().eval(), x, h)))
+    if live is not None:   # run where it lives, at the size it was trained at (live_size)
+        dev = next(live.parameters()).device
+        cols.append((live_label, inpaint(live.eval(), x.to(dev), h.to(dev), size=live_size).float().cpu()))
     cols += [(f"reference ({info['wall_seconds'] / 60:.0f} CPU-min)", inpaint(model, x, h)),
              ("Telea", inpaint(telea, x, h, strategy="native")), ("truth", x)]
     tiles, titles = [], []

@@ -493,7 +493,8 @@ def reference_records(data: Optional[EvaluationSet] = None, live: Optional[Mappi
     from .baselines import mean_colour_fill
     from .inference import inpaint, model_size
 
-    names = [m for m in (methods or _ref.reference_names()) if m in _ref.reference_names()]
+    shipped = _ref.reference_names("inpainting")
+    names = [m for m in (methods or shipped) if m in shipped]
     if data is None:
         size = _ref.card(names[0])["image_size"] if names else 128
         data = evaluation_set(size=size, per_bucket=_ref.EVAL_PER_BUCKET, seed=_ref.EVAL_SEED)

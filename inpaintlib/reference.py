@@ -357,7 +357,6 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
     per-bucket PSNR table. Returns ``(figure, table_markdown, provenance_line)``; when the
     reference model is missing it says how to build it and returns ``(None, "", message)``."""
     from . import compare
-    from . import masks as _masks
     from .baselines import telea
     from .inference import inpaint
     from .tensors import mask_image
@@ -371,11 +370,9 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
     info = card(method, root)
     model = load_reference(method, root)
     size = info["image_size"]
-    data = compare.evaluation_set(size=size, per_bucket=EVAL_PER_BUCKET, seed=EVAL_SEED)
-    ids = _masks.bucket_indices(data.ratios, data.buckets)
-    picks = [int(torch.nonzero(ids == b)[k % max(1, int((ids == b).sum())), 0])
-             for k, b in enumerate(range(len(data.buckets)))][:n]
-    x, h = data.images[picks], data.holes[picks]
+    # one fixed mask per bucket (the same generator and seed as the card's set, n = 1 per bucket)
+    data = compare.evaluation_set(size=size, per_bucket=max(1, -(-n // 3)), seed=EVAL_SEED)
+    x, h = data.images[:n], data.holes[:n]
     cols = [("input", mask_image(x, h))]
     if live is not None:   # run where it lives, at the size it was trained at (live_size)
         dev = next(live.parameters()).device
@@ -383,7 +380,7 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
     cols += [(f"reference ({info['wall_seconds'] / 60:.0f} CPU-min)", inpaint(model, x, h)),
              ("Telea", inpaint(telea, x, h, strategy="native")), ("truth", x)]
     tiles, titles = [], []
-    for i in range(len(picks)):
+    for i in range(len(x)):
         r = float(h[i].mean())
         for name, imgs in cols:
             tiles.append(imgs[i])

@@ -341,7 +341,7 @@ def scores_table(info: dict, metric: str = "psnr") -> str:
 
 def provenance(info: dict) -> str:
     """One line: what a reference model is and what made it."""
-    steps = " + ".join(f"{v['steps']:,} ({k})" for k, v in info.get("phases", {}).items())
+    steps = " + ".join(f"{v['steps']:,}" + (f" ({k})" if k != "." else "") for k, v in info.get("phases", {}).items())
     return (f"{info['method']} reference model: {info['image_size']} px, {steps} steps, "
             f"{info['wall_seconds'] / 60:.0f} CPU-minutes on {info.get('machine', '?')} "
             f"({info.get('threads', '?')} threads), seed {info['seed']}, commit {str(info.get('commit'))[:10]}, "

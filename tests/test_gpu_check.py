@@ -276,7 +276,7 @@ def test_ddp_is_skipped_with_one_gpu_and_launches_two_processes_with_more(monkey
 
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))     # restored after the test
     cuda = _settings(dry_run=False, device=torch.device("cuda"))
-    deadline = gpu_check.Deadline(600)
+    deadline = gpu_check.Deadline(600, start=time.monotonic())   # from now, not from the import
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     one = gpu_check.ddp_check(cuda, deadline, tmp_path)
     assert one["status"] == "skipped" and one["reason"].startswith("1 GPU: skipped")

@@ -788,6 +788,17 @@ def ddp_check(settings: Settings, deadline: Deadline, tmp: Path) -> dict:
 # --------------------------------------------------------------------------- goals
 
 
+def _judged(goal: dict, entry: dict) -> dict:
+    """``goal`` with the measurement of ``entry`` and met/missed, or why it was not measured."""
+    if entry.get("status") == "ok":
+        goal["measured_ms"] = entry["ms"]
+        goal["status"], goal["by_ms"], goal["by_pct"] = _by(entry["ms"], goal["target_ms"])
+    else:
+        goal["status"] = "not measured"
+        goal["reason"] = entry.get("reason") or entry.get("error")
+    return goal
+
+
 def _by(measured: float, target: float) -> tuple:
     diff = target - measured
     return ("met" if measured <= target else "missed"), round(abs(diff), 3), round(100.0 * abs(diff) / target, 1)
@@ -802,26 +813,14 @@ def goal_lines(rec: dict) -> List[dict]:
         g = {"goal": "ctsdg_train_step", "target_ms": GOALS["ctsdg_train_ms"], "variant": e["variant"],
              "dtype": e.get("dtype"), "batch": e.get("batch"), "size": e.get("size"), "theirs": THEIRS["train"],
              "comparable": not dry and e.get("batch") == GOALS["ctsdg_train_batch"] and e.get("size") == 256}
-        if e.get("status") == "ok":
-            g["measured_ms"] = e["ms"]
-            g["status"], g["by_ms"], g["by_pct"] = _by(e["ms"], g["target_ms"])
-        else:
-            g["status"] = "not measured"
-            g["reason"] = e.get("reason") or e.get("error")
-        goals.append(g)
+        goals.append(_judged(g, e))
     for e in rec.get("inference", []):
         if e.get("model") not in ("ctsdg", "ctsdg (edges given)") or e.get("batch") != 1:
             continue
         g = {"goal": "ctsdg_inference_b1", "target_ms": GOALS["ctsdg_infer_b1_ms"], "variant": e["model"],
              "dtype": e.get("dtype"), "batch": 1, "size": e.get("size"), "theirs": THEIRS["infer"],
              "comparable": not dry and e.get("size") == 256}
-        if e.get("status") == "ok":
-            g["measured_ms"] = e["ms"]
-            g["status"], g["by_ms"], g["by_pct"] = _by(e["ms"], g["target_ms"])
-        else:
-            g["status"] = "not measured"
-            g["reason"] = e.get("reason") or e.get("error")
-        goals.append(g)
+        goals.append(_judged(g, e))
     return goals
 
 

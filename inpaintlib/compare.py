@@ -516,10 +516,10 @@ def reference_records(data: Optional[EvaluationSet] = None, live: Optional[Mappi
     for name, fill, kind, method, card in entries:
         res = evaluate_fill(fill, data)
         rows = _bucket_rows(data, res["metrics"])
-        psnr = res["metrics"]["psnr"].double()
+        psnr = res["metrics"]["psnr"]
         for row in rows:
             sel = psnr if row["bucket"] == "all" else psnr[ids == data.description["buckets"].index(row["bucket"])]
-            row["psnr_se"] = float(sel.std(unbiased=True) / math.sqrt(len(sel))) if len(sel) > 1 else float("nan")
+            row["psnr_se"] = _ref.mean_se(sel)["se"]
         rec = {"method": name, "title": name, "kind": kind, "eval": dict(data.description), "buckets": rows,
                "inference_ms_per_image": 1000 * res["seconds_per_image"], "size": size}
         if card is not None:

@@ -172,7 +172,8 @@ def check_card(method: str, root: Optional[Path] = None) -> list[str]:
 
 # --------------------------------------------------------------------------- evaluation
 
-def _mean_se(values: torch.Tensor) -> dict:
+def mean_se(values: torch.Tensor) -> dict:
+    """``{mean, se, n}`` of the finite values (standard error with the unbiased std)."""
     v = values.double()
     v = v[torch.isfinite(v)]
     n = v.numel()
@@ -202,9 +203,9 @@ def evaluate_reference(models: dict, size: int, per_bucket: int = EVAL_PER_BUCKE
         rows = {}
         for b, bucket in enumerate(data.buckets):
             sel = ids == b
-            rows[_masks.bucket_label(bucket)] = {k: _mean_se(v[sel]) for k, v in res["metrics"].items()
+            rows[_masks.bucket_label(bucket)] = {k: mean_se(v[sel]) for k, v in res["metrics"].items()
                                                 if k in ("psnr", "ssim", "l1_hole")}
-        rows["all"] = {k: _mean_se(v) for k, v in res["metrics"].items() if k in ("psnr", "ssim", "l1_hole")}
+        rows["all"] = {k: mean_se(v) for k, v in res["metrics"].items() if k in ("psnr", "ssim", "l1_hole")}
         out[name] = rows
     return out
 
@@ -221,8 +222,8 @@ def evaluate_sketches(model: nn.Module, size: int, n: int = EVAL_PER_BUCKET) -> 
     grey3 = lambda t: t.repeat(1, 3, 1, 1)  # noqa: E731  (the metrics take 3 channels)
     out = {"_eval": {"images": f"held-out sample-bank photos, {n} crops, pencil-sketch proxy", "size": size}}
     for name, pred in (("sc_lmser", gx), ("blank page", torch.ones_like(sketch))):
-        out[name] = {"heldout": {"l1": _mean_se(metrics.l1(grey3(pred), grey3(sketch))),
-                                 "ssim": _mean_se(metrics.ssim(grey3(pred), grey3(sketch)))}}
+        out[name] = {"heldout": {"l1": mean_se(metrics.l1(grey3(pred), grey3(sketch))),
+                                 "ssim": mean_se(metrics.ssim(grey3(pred), grey3(sketch)))}}
     return out
 
 

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from .tensors import validate_hole
 
 __all__ = [
+    "MaskFolder",
     "KINDS",
     "DEFAULT_RATIO",
     "MAX_FILL",
@@ -724,18 +725,20 @@ def load_mask(path: Union[str, os.PathLike], size: Optional[SizeLike] = None,
 # --------------------------------------------------------------------- NVIDIA masks
 
 
-class NvidiaMasks(Dataset):
-    """The NVIDIA irregular mask dataset (partial-convolution chapter, CTSDG chapter).
+class MaskFolder(Dataset):
+    """Every PNG mask under a folder (searched recursively, sorted by path) as a hole mask,
+    with the augmentation of the partial-convolution paper on request.
 
-    Layout: PNG files under ``<root>/train`` and ``<root>/test`` (searched recursively,
-    sorted by path); ``data_scripts/`` arranges the downloads this way.
+    This is the reader behind ``--masks FOLDER`` of ``inpaintlib train`` and ``eval`` and
+    behind :class:`NvidiaMasks` (the NVIDIA irregular masks, one folder per split).
 
-    Polarity: in the released files **white = hole**, so a pixel is a hole when its gray
-    value (0–1) is above ``threshold`` (0.6, the value on NVIDIA's page). Pass
-    ``invert=True`` for folders where black marks the hole.
+    Polarity: **white = hole** by default (NVIDIA's files and inpaintlib's mask files), so
+    a pixel is a hole when its gray value (0–1) is above ``threshold`` (0.6, the value on
+    NVIDIA's page). Pass ``invert=True`` for folders where black marks the hole.
 
-    Augmentation (default: on for ``split="train"``, off for ``"test"``), following the
-    paper's description, in this order on the mask at its file resolution:
+    Augmentation (``augment=True``), following the paper's description (Liu et al. 2018,
+    §4.1: "random dilation, rotation and cropping"; the dilation range is this library's
+    choice, as the paper gives none), in this order on the mask at its file resolution:
 
     1. dilation of the holes with an elliptical kernel whose size is drawn uniformly from
        ``dilation=(9, 49)`` pixels at ``reference_size=512`` px and scaled to the file's
@@ -753,26 +756,19 @@ class NvidiaMasks(Dataset):
     ``dataset[i]`` is a float32 ``1×H×W`` binary tensor. Augmentation draws come from
     ``numpy.random.default_rng([seed, epoch, i])``, so the same (seed, epoch, index)
     always gives the same mask, also across DataLoader workers; call :meth:`set_epoch`
-    each epoch to get fresh augmentations.
+    to get fresh augmentations (:class:`~inpaintlib.data.TrainingPairs` does, every step).
 
     Missing folder → :class:`FileNotFoundError`, empty folder → :class:`ValueError`, both
     naming the folder; a file that cannot be read raises an error naming the file.
     """
 
-    def __init__(self, root: Union[str, os.PathLike], size: SizeLike = 256, split: str = "train",
-                 augment: Optional[bool] = None, threshold: float = 0.6, seed: int = 0,
-                 invert: bool = False, dilation: Sequence[float] = (9, 49),
-                 rotation: float = 180.0, crop_scale: Sequence[float] = (0.5, 1.0),
-                 reference_size: int = 512):
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if augment is None:
-            augment = split == "train"
+    def __init__(self, folder: Union[str, os.PathLike], size: SizeLike = 256, augment: bool = False,
+                 threshold: float = 0.6, seed: int = 0, invert: bool = False,
+                 dilation: Sequence[float] = (9, 49), rotation: float = 180.0,
+                 crop_scale: Sequence[float] = (0.5, 1.0), reference_size: int = 512):
         if not isinstance(augment, bool):
             raise ValueError(f"augment must be True, False or None, got {augment!r}")
-        self.root = Path(root)
-        self.folder = self.root / split
-        self.split = split
+        self.folder = Path(folder)
         self.size = _parse_size(size)
         self.augment = augment
         self.threshold = _check_threshold(threshold)
@@ -788,14 +784,25 @@ class NvidiaMasks(Dataset):
         self.reference_size = _parse_size(reference_size, "reference_size")[0]
         self.epoch = 0
         if not self.folder.is_dir():
-            raise FileNotFoundError(
-                f"NVIDIA mask folder not found: {self.folder} (expected PNG files under "
-                f"<root>/{split}; see data_scripts/ to download them)"
-            )
+            raise FileNotFoundError(self._missing_message())
         self.paths = sorted(p for p in self.folder.rglob("*")
-                            if p.suffix.lower() == ".png" and p.is_file())
+                            if p.suffix.lower() == ".png" and p.is_file() and not p.name.startswith("."))
         if not self.paths:
             raise ValueError(f"no PNG mask files found in {self.folder}")
+
+    def _missing_message(self) -> str:
+        return f"mask folder not found: {self.folder}"
+
+    def describe(self) -> str:
+        """One line: where the masks come from, how many, polarity and augmentation."""
+        polarity = "black = hole" if self.invert else "white = hole"
+        aug = (f"augmented (dilation {self.dilation[0]:g}–{self.dilation[1]:g} px at {self.reference_size} px, "
+               f"rotation ±{self.rotation:g}°, crop {self.crop_scale[0]:g}–{self.crop_scale[1]:g})"
+               if self.augment else "not augmented (centre crop, nearest resize)")
+        return f"{len(self)} PNG masks from {self.folder} ({polarity}, threshold {self.threshold:g}), {aug}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.folder)!r}, {len(self)} masks, augment={self.augment})"
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -843,6 +850,39 @@ class NvidiaMasks(Dataset):
         if m.shape != (out_h, out_w):
             m = cv2.resize(m, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
         return torch.from_numpy((m > 0).astype(np.float32))[None]
+
+
+class NvidiaMasks(MaskFolder):
+    """The NVIDIA irregular mask dataset (partial-convolution chapter, CTSDG chapter): a
+    :class:`MaskFolder` per split.
+
+    Layout: PNG files under ``<root>/train`` and ``<root>/test`` (searched recursively,
+    sorted by path); ``data_scripts/nvidia_masks.py`` arranges the downloads this way.
+    ``root`` defaults to ``data_root()/"nvidia_masks"``. Augmentation (see
+    :class:`MaskFolder`) defaults to on for ``split="train"`` and off for ``"test"``.
+    """
+
+    def __init__(self, root: Union[str, os.PathLike, None] = None, size: SizeLike = 256, split: str = "train",
+                 augment: Optional[bool] = None, threshold: float = 0.6, seed: int = 0,
+                 invert: bool = False, dilation: Sequence[float] = (9, 49),
+                 rotation: float = 180.0, crop_scale: Sequence[float] = (0.5, 1.0),
+                 reference_size: int = 512):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if augment is None:
+            augment = split == "train"
+        if root is None:
+            from .data.paths import data_root
+
+            root = data_root() / "nvidia_masks"
+        self.root = Path(root)
+        self.split = split
+        super().__init__(self.root / split, size, augment=augment, threshold=threshold, seed=seed, invert=invert,
+                         dilation=dilation, rotation=rotation, crop_scale=crop_scale, reference_size=reference_size)
+
+    def _missing_message(self) -> str:
+        return (f"NVIDIA mask folder not found: {self.folder} (expected PNG files under <root>/{self.split}; "
+                f"run `python data_scripts/prepare.py nvidia_masks` to download and prepare them)")
 
 
 # ------------------------------------------------------------------ fixed mask sets

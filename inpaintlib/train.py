@@ -748,9 +748,15 @@ class Trainer:
         """Yield ``(batch, position)`` from step ``self.step`` on; ``position`` is the data
         state to record once that step completes (``None`` for the callable form)."""
         if callable(data) and not isinstance(data, Iterable):
+            ahead = getattr(data, "batches", None)  # inpaintlib.data.Prefetched: worker processes
+            if ahead is not None:
+                for batch in ahead(self.step, self.rank, self.world_size):
+                    yield batch, None
+            from .data.loader import step_batch  # this rank's share only, when the stream can read one
+
             step = self.step
             while True:
-                yield shard_batch(data(step), self.rank, self.world_size), None
+                yield step_batch(data, step, self.rank, self.world_size), None
                 step += 1
         if not isinstance(data, Iterable):
             raise TypeError(f"data must be a callable data(step) or an iterable (wrap a Dataset in a "

@@ -11,6 +11,10 @@ Taught in the intro chapter ("What is inpainting?", the data section).
   :func:`data_root`.
 * :mod:`~inpaintlib.data.transforms` — torch-only resize / crops / flip and
   :func:`load_image`.
+* :mod:`~inpaintlib.data.loader` — :class:`Prefetched`: training batches computed ahead in
+  worker processes (the profiles' ``num_workers``).
+* :mod:`~inpaintlib.data.sources` — :func:`plan_data`: which images and masks a recipe
+  trains and evaluates on (the paper's data when prepared, your folders, or the sample bank).
 * :mod:`~inpaintlib.data.edges` — :func:`grayscale` and Canny :func:`edges` (CTSDG).
 * :mod:`~inpaintlib.data.sketches` — :func:`pencil_sketch`, the :class:`SketchPairs` proxy
   and the :class:`CUFS` / :class:`CUFSF` readers ("Sketch synthesis with SC-Lmser").
@@ -24,6 +28,8 @@ from .edges import edges, grayscale
 from .folders import IMAGE_EXTENSIONS, ImageFolder, list_images
 from .paths import checkpoint_root, data_root, repo_root
 from .pairs import TrainingPairs
+from .loader import Prefetched
+from .sources import PAPER_DATA, DataNotPrepared, DataPlan, plan_data
 from .sketches import CUFS, CUFSF, SketchPairs, pencil_sketch
 from .bank import (
     HELDOUT_NAMES,
@@ -49,6 +55,11 @@ from .transforms import (
 __all__ = [
     "checkpoint_root",
     "TrainingPairs",
+    "Prefetched",
+    "plan_data",
+    "DataPlan",
+    "DataNotPrepared",
+    "PAPER_DATA",
     "transforms",
     "data_root",
     "repo_root",

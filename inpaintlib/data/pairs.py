@@ -11,7 +11,17 @@ exactly (:class:`inpaintlib.train.Trainer`) and runs repeatable.
   :class:`~inpaintlib.data.ImageFolder`), read in a fresh shuffled order each epoch.
 * **Holes** are generated per sample (``"free_form"``, ``"rectangle"``,
   ``"dense_points"``, with a hole-ratio range) or drawn from a mask dataset such as
-  :class:`~inpaintlib.masks.NvidiaMasks`.
+  :class:`~inpaintlib.masks.NvidiaMasks` or :class:`~inpaintlib.masks.MaskFolder`.
+
+Datasets with random augmentation (``ImageFolder(crop="random")``, ``Places2``, mask
+folders) are told the epoch (images) or the step (masks) through their ``set_epoch``
+before each read, so every epoch draws fresh crops and every step fresh mask
+augmentations, still a pure function of ``(seed, step)``.
+
+:meth:`TrainingPairs.shard` reads only one rank's share of a step's global batch (the
+same tensors as slicing the global batch), so under DDP each process decodes only its
+own images; :class:`~inpaintlib.data.Prefetched` computes steps ahead in worker
+processes.
 """
 from __future__ import annotations
 
@@ -76,15 +86,19 @@ class TrainingPairs:
         self.ratio = None if ratio is None else (float(ratio[0]), float(ratio[1]))
         self.mask_params = dict(mask_params or {})
 
-    def _image_batch(self, step: int) -> torch.Tensor:
+    def _image_batch(self, step: int, index: range) -> torch.Tensor:
         if isinstance(self.images, str):
-            return sample_bank_batch("train", batch_size=self.batch_size, step=step, size=self.size, seed=self.seed)
+            batch = sample_bank_batch("train", batch_size=self.batch_size, step=step, size=self.size, seed=self.seed)
+            return batch[index.start:index.stop]
         n = len(self.images)
         first = step * self.batch_size
+        set_epoch = getattr(self.images, "set_epoch", None)
         items = []
-        for k in range(first, first + self.batch_size):  # one dataset read per sample
-            epoch, pos = divmod(k, n)
+        for k in index:  # one dataset read per sample (decoding is per file anyway)
+            epoch, pos = divmod(first + k, n)
             order = torch.randperm(n, generator=generator(self.seed, epoch))
+            if set_epoch is not None:
+                set_epoch(epoch)  # fresh random crops every epoch
             item = self.images[int(order[pos])]
             items.append(item[0] if isinstance(item, (tuple, list)) else item)
         batch = torch.stack(items)
@@ -92,11 +106,14 @@ class TrainingPairs:
             raise ValueError(f"image dataset items must be 3×{self.size}×{self.size}, got {tuple(batch.shape[1:])}")
         return batch
 
-    def _hole_batch(self, step: int) -> torch.Tensor:
+    def _hole_batch(self, step: int, index: range) -> torch.Tensor:
         from .. import masks as _masks
 
+        set_epoch = None if isinstance(self.masks, str) else getattr(self.masks, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(step)  # a fresh augmentation of a mask file at every step
         holes = []
-        for i in range(self.batch_size):  # the generators draw one mask at a time
+        for i in index:  # the generators draw one mask at a time
             rng = np.random.default_rng([self.seed, step, i])
             if isinstance(self.masks, str):
                 holes.append(_masks.generate(self.masks, self.size, ratio=self.ratio, seed=rng, **self.mask_params))
@@ -107,9 +124,21 @@ class TrainingPairs:
             raise ValueError(f"mask items must be 1×{self.size}×{self.size}, got {tuple(batch.shape[1:])}")
         return batch
 
-    def __call__(self, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def shard(self, step: int, rank: int = 0, world_size: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Rank ``rank``'s contiguous share of step ``step``'s global batch, reading only its
+        own samples: equal to ``inpaintlib.train.shard_batch(self(step), rank, world_size)``."""
         step = check_seed(step, "step")
-        return self._image_batch(step), self._hole_batch(step)
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in a world of size {world_size}")
+        if self.batch_size % world_size:
+            raise ValueError(f"the global batch size {self.batch_size} is not divisible by the world size "
+                             f"{world_size}; each rank must get an equal share")
+        k = self.batch_size // world_size
+        index = range(rank * k, (rank + 1) * k)
+        return self._image_batch(step, index), self._hole_batch(step, index)
+
+    def __call__(self, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.shard(step)
 
     def __repr__(self) -> str:
         images = "sample bank" if isinstance(self.images, str) else f"{type(self.images).__name__}({len(self.images)})"

@@ -55,7 +55,7 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import run_phase
+from ._common import data_config, plan_for, run_phase, with_workers
 
 __all__ = ["CLmserSchedule", "SCHEDULES", "schedule", "clmser_loss", "make_step_fn", "make_scheduler",
            "training_pairs", "run_dir", "loss_gradient_norms", "train_clmser"]
@@ -149,14 +149,20 @@ def loss_gradient_norms(model: nn.Module, image: torch.Tensor, hole: torch.Tenso
 def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                  variant: str = "CLmser", max_steps: Optional[int] = None, device=None,
                  data: Optional[Callable] = None, images=None, progress: bool = True,
-                 seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
+                 seed: int = 0, overrides: Optional[dict] = None, masks=None, allow_sample_bank: bool = False,
+                 mask_augment: Optional[bool] = None, invert_masks: bool = False,
+                 num_workers: Optional[int] = None) -> nn.Module:
     """Train one CLmser variant (``"CLmser"``, ``"CLmser_n"``, ``"CLmser_w"`` or ``"CAE"``) and
     return it in eval mode.
 
-    ``images``: a dataset of ``3×S×S`` tensors to train on instead of the sample bank's
-    random crops (e.g. a handful of photos, for the chapter's small-data experiment); the
-    default run directory then gets a ``-n<len(images)>`` suffix. ``data``: any
-    ``data(step) -> (image, hole)`` stream instead (not together with ``images``).
+    ``images``: what to train on instead of the profile's choice — a dataset of ``3×S×S``
+    tensors (e.g. a handful of photos, for the chapter's small-data experiment; the default
+    run directory then gets a ``-n<len(images)>`` suffix), a prepared dataset's name
+    (``"celeba_hq"``, the paper's) or a folder. ``masks``: a generator kind (it becomes the
+    schedule's ``masks``), ``"nvidia"`` or a folder of PNG masks. By default the profile
+    decides (:func:`inpaintlib.data.plan_data`, printed): the sample bank in ``quick``,
+    CelebA-HQ with dense points in ``workshop``/``paper`` when prepared. ``data``: any
+    ``data(step) -> (image, hole)`` stream instead (not together with ``images``/``masks``).
     ``max_steps`` overrides the schedule's length (the LR milestones stay where the schedule
     puts them, as fractions); ``overrides`` replaces fields of the profile's :class:`CLmserSchedule`.
     Writes the portable model file ``<out_dir>/clmser.pt``.
@@ -169,17 +175,24 @@ def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, 
     sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, steps=int(max_steps))
-    out_dir = Path(out_dir or run_dir(variant, prof, None if images is None else len(images)))
+    plan = plan_for("clmser", prof, sched.image_size, data, seed, sched.masks, progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
+    if plan is not None and plan.mask_kind() not in (None, sched.masks):
+        sched = replace(sched, masks=plan.mask_kind())
+    n_images = len(images) if images is not None and hasattr(images, "__len__") and not isinstance(images, str) else None
+    out_dir = Path(out_dir or run_dir(variant, prof, n_images))
     torch.manual_seed(seed)
     net = CLmser.variant(variant)
-    data = data or training_pairs(sched, images, seed=seed)
+    if data is None:
+        data = with_workers(plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed),
+                            prof, num_workers)
     opt = torch.optim.Adam(net.parameters(), lr=sched.lr, weight_decay=0.0, amsgrad=sched.amsgrad)
     trainer = Trainer({"g": net}, {"g": opt}, make_step_fn(), schedulers={"g": make_scheduler(opt, sched)},
                       out_dir=out_dir, max_steps=sched.steps, device=device, progress=progress, seed=seed,
                       log_every=max(1, sched.steps // 50), ckpt_every=max(1000, sched.steps // 10),
-                      config={"variant": variant, **net.config(), **asdict(sched)})
+                      config={"variant": variant, **net.config(), **asdict(sched), **data_config(plan)})
     run_phase(trainer, data)
     net = net.cpu().eval()
     save_model(net, out_dir / "clmser.pt", "clmser", config=net.config(),
-               meta={"profile": prof.name, "variant": variant, "schedule": asdict(sched)})
+               meta={"profile": prof.name, "variant": variant, "schedule": asdict(sched), **data_config(plan)})
     return net

@@ -46,13 +46,13 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
-from ..data import TrainingPairs, checkpoint_root
+from ..data import checkpoint_root
 from ..data.edges import edges as canny_edges
 from ..data.edges import grayscale
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import paper_backbone, report_shares, run_phase
+from ._common import data_config, paper_backbone, plan_for, report_shares, run_phase, with_workers
 
 __all__ = ["CTSDGSchedule", "SCHEDULES", "schedule", "EdgePairs", "make_step_fn", "train_phase", "train_ctsdg"]
 
@@ -150,17 +150,21 @@ def make_step_fn(loss_fn: Callable) -> Callable:
 
 def train_phase(g: nn.Module, d: nn.Module, loss_fn: Callable, data: Callable, *, phase: str, steps: int,
                 lr: float, d_lr: float, out_dir: Union[str, Path], device=None, progress: bool = True,
-                log_every: int = 10) -> dict:
+                log_every: int = 10, config: Optional[dict] = None) -> dict:
     """Run (or load) one phase into ``<out_dir>/<phase>``. ``"finetune"`` freezes every
-    generator BatchNorm first; ``"train"`` unfreezes them."""
+    generator BatchNorm first; ``"train"`` unfreezes them. ``data`` is wrapped in
+    :class:`EdgePairs` unless it already is one (or a :class:`~inpaintlib.data.Prefetched`
+    over one, whose workers then compute the edges). ``config`` adds entries to the
+    checkpoint's config."""
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     g.freeze_bn(phase == "finetune")
     opts = {"g": torch.optim.Adam(g.parameters(), lr=lr), "d": torch.optim.Adam(d.parameters(), lr=d_lr)}
-    data = data if isinstance(data, EdgePairs) else EdgePairs(data, getattr(g, "sigma", 2.0))
+    if not isinstance(data, EdgePairs) and not isinstance(getattr(data, "data", None), EdgePairs):
+        data = EdgePairs(data, getattr(g, "sigma", 2.0))
     trainer = Trainer({"g": g, "d": d}, opts, make_step_fn(loss_fn), out_dir=Path(out_dir) / phase,
                       max_steps=steps, device=device, progress=progress, log_every=log_every,
-                      config={"phase": phase, "lr": lr, "d_lr": d_lr})
+                      config={"phase": phase, "lr": lr, "d_lr": d_lr, **(config or {})})
     return run_phase(trainer, data, loss_fn)  # the frozen backbone follows the models
 
 
@@ -168,7 +172,9 @@ def train_phase(g: nn.Module, d: nn.Module, loss_fn: Callable, data: Callable, *
 def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, backbone: str = "auto", device=None,
                 data: Optional[Callable] = None, progress: bool = True, seed: int = 0,
-                return_discriminator: bool = False, overrides: Optional[dict] = None):
+                return_discriminator: bool = False, overrides: Optional[dict] = None, images=None, masks=None,
+                allow_sample_bank: bool = False, mask_augment: Optional[bool] = None, invert_masks: bool = False,
+                num_workers: Optional[int] = None):
     """Train CTSDG with the two-phase recipe and return the generator in eval mode
     (``(generator, discriminator)`` with ``return_discriminator=True``).
 
@@ -178,6 +184,13 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     VGG16 when its weights are found, else EfficientNet-Lite0, printed; the ``paper``
     profile insists on VGG16). Fine-tuning draws fresh batches (seed + 1). The final
     generator is also written as a portable model file ``<out_dir>/ctsdg.pt``.
+
+    Data (:func:`inpaintlib.data.plan_data`, printed): ``images`` (``"celeba"``, another
+    prepared dataset, a folder or ``"sample_bank"``) and ``masks`` (``"nvidia"``, a folder of
+    PNG masks, or a generator kind); by default the profile's choice — the sample bank in
+    ``quick``, CelebA (178 px centre crop → 256) with the NVIDIA masks in ``workshop`` and
+    ``paper`` when prepared. The edges are computed in the profile's data workers
+    (``num_workers`` overrides their number). ``data`` replaces all of it.
     """
     from ..losses import CTSDGLoss
     from ..models.ctsdg import CTSDG, CTSDGDiscriminator
@@ -194,15 +207,17 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     loss_fn = CTSDGLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
     if progress:
         print(f"loss: {loss_fn.calibration}")
-    streams = [EdgePairs(data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio,
-                                               seed=seed + k), sched.sigma) for k in (0, 1)]
+    plan = plan_for("ctsdg", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     for k, (phase, steps, lr) in enumerate((("train", sched.train_steps, sched.lr_train),
                                             ("finetune", sched.finetune_steps, sched.lr_finetune))):
-        res = train_phase(g, d, loss_fn, streams[k], phase=phase, steps=steps, lr=lr, d_lr=lr * sched.d_lr_ratio,
-                          out_dir=out_dir, device=device, progress=progress)
+        pairs = data or plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + k)
+        stream = with_workers(EdgePairs(pairs, sched.sigma), prof, num_workers)
+        res = train_phase(g, d, loss_fn, stream, phase=phase, steps=steps, lr=lr, d_lr=lr * sched.d_lr_ratio,
+                          out_dir=out_dir, device=device, progress=progress, config=data_config(plan))
         if progress:
             report_shares(res["log"], loss_fn.weights, phase)
     g = g.cpu().eval()
     save_model(g, out_dir / "ctsdg.pt", "ctsdg", config=sched.model_config(),
-               meta={"profile": prof.name, "schedule": asdict(sched)})
+               meta={"profile": prof.name, "schedule": asdict(sched), **data_config(plan)})
     return (g, d.cpu().eval()) if return_discriminator else g

@@ -59,7 +59,7 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import paper_backbone, run_phase
+from ._common import data_config, paper_backbone, plan_for, run_phase, with_workers
 
 __all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
            "pretrain", "finetune", "train_gmcnn"]
@@ -135,11 +135,17 @@ def idmrf_loss(backbone: str = "auto", verbose: bool = True, **kwargs) -> nn.Mod
     return loss
 
 
-def training_pairs(sched: GMCNNSchedule, batch_size: int, seed: int = 0) -> TrainingPairs:
-    """The phase's data: sample-bank crops with GMCNN rectangles (or free-form holes)."""
+def training_pairs(sched: GMCNNSchedule, batch_size: int, seed: int = 0, plan=None) -> TrainingPairs:
+    """The phase's data: sample-bank crops (or ``plan``'s images, a
+    :class:`~inpaintlib.data.DataPlan`) with GMCNN rectangles, other generated holes
+    (``sched.masks``), or the plan's mask files."""
+    if plan is not None and plan.mask_kind() is None:
+        return plan.pairs(batch_size, sched.image_size, seed=seed)
+    images = "sample_bank" if plan is None else plan.images
     if sched.masks == "rectangle":
-        return TrainingPairs(batch_size, sched.image_size, masks="rectangle", ratio=None, seed=seed)
-    return TrainingPairs(batch_size, sched.image_size, masks=sched.masks, ratio=(0.05, 0.5), seed=seed)
+        return TrainingPairs(batch_size, sched.image_size, images=images, masks="rectangle", ratio=None, seed=seed)
+    return TrainingPairs(batch_size, sched.image_size, images=images, masks=sched.masks, ratio=(0.05, 0.5),
+                         seed=seed)
 
 
 def _to_signed(x: torch.Tensor) -> torch.Tensor:
@@ -245,20 +251,23 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
 
 
 def pretrain(g: nn.Module, data: Callable, sched: GMCNNSchedule, out_dir: Union[str, Path], *,
-             confidence: Optional[Callable] = None, device=None, progress: bool = True) -> dict:
-    """Phase 1 (load-or-train) into ``<out_dir>/pretrain``."""
+             confidence: Optional[Callable] = None, device=None, progress: bool = True,
+             config: Optional[dict] = None) -> dict:
+    """Phase 1 (load-or-train) into ``<out_dir>/pretrain``; ``config`` adds checkpoint config entries."""
     confidence = confidence or sched.confidence()
     opt = torch.optim.Adam(g.parameters(), lr=sched.lr_pretrain, betas=sched.betas)
     trainer = Trainer({"g": g}, {"g": opt}, pretrain_step_fn(confidence), out_dir=Path(out_dir) / "pretrain",
                       max_steps=sched.pretrain_steps, device=device, progress=progress,
-                      config={"phase": "pretrain", **asdict(sched)})
+                      config={"phase": "pretrain", **asdict(sched), **(config or {})})
     return run_phase(trainer, data, confidence)
 
 
 def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: GMCNNSchedule,
              out_dir: Union[str, Path], *, mrf: Optional[nn.Module] = None, confidence: Optional[Callable] = None,
-             adversarial: str = "hinge", name: str = "finetune", device=None, progress: bool = True) -> dict:
-    """Phase 2 (load-or-train) into ``<out_dir>/<name>``; ``mrf=None`` trains without ID-MRF."""
+             adversarial: str = "hinge", name: str = "finetune", device=None, progress: bool = True,
+             config: Optional[dict] = None) -> dict:
+    """Phase 2 (load-or-train) into ``<out_dir>/<name>``; ``mrf=None`` trains without ID-MRF;
+    ``config`` adds checkpoint config entries."""
     confidence = confidence or sched.confidence()
     local = sched.image_size // 2 if sched.masks == "rectangle" else None
     opts = {"g": torch.optim.Adam(g.parameters(), lr=sched.lr_finetune, betas=sched.betas),
@@ -267,14 +276,17 @@ def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: 
     step_fn = finetune_step_fn(confidence, mrf, sched.d_steps, adversarial, local_size=local)
     trainer = Trainer({"g": g, "dg": dg, "dl": dl}, opts, step_fn, out_dir=Path(out_dir) / name,
                       max_steps=sched.finetune_steps, device=device, progress=progress,
-                      config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None, **asdict(sched)})
+                      config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None, **asdict(sched),
+                              **(config or {})})
     return run_phase(trainer, data, confidence, mrf)
 
 
 @register_recipe("gmcnn")
 def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, backbone: str = "auto", adversarial: str = "hinge",
-                device=None, progress: bool = True, seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
+                device=None, progress: bool = True, seed: int = 0, overrides: Optional[dict] = None,
+                images=None, masks=None, allow_sample_bank: bool = False, mask_augment: Optional[bool] = None,
+                invert_masks: bool = False, num_workers: Optional[int] = None) -> nn.Module:
     """Pre-train, then fine-tune with ID-MRF and both critics; return the generator in eval mode.
 
     ``overrides`` replaces fields of the profile's :class:`GMCNNSchedule`. The ``paper``
@@ -283,6 +295,12 @@ def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     ``max_steps`` overrides the pre-training length (fine-tuning gets a quarter of it).
     ``backbone`` chooses the ID-MRF features: ``"auto"`` is VGG19 when its ImageNet
     weights are found, else EfficientNet-Lite0 (printed). Writes ``<out_dir>/gmcnn.pt``.
+
+    Data (:func:`inpaintlib.data.plan_data`, printed): ``images`` (``"places2"``,
+    ``"celeba_hq"``, a folder or ``"sample_bank"``) and ``masks`` (a generator kind — it
+    becomes the schedule's ``masks`` — or ``"nvidia"``/a folder of PNG masks, trained as
+    free-form holes with the local critic on the whole image); by default the profile's
+    choice (Places2, else CelebA-HQ, with rectangles in ``workshop``/``paper`` when prepared).
     """
     from ..models import GMCNN, GlobalDiscriminator, LocalDiscriminator
 
@@ -292,14 +310,21 @@ def train_gmcnn(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
         sched = replace(sched, pretrain_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or checkpoint_root() / f"gmcnn-{prof.name}")
     torch.manual_seed(seed)
+    plan = plan_for("gmcnn", prof, sched.image_size, None, seed, sched.masks, progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
+    if plan.mask_kind() != sched.masks:  # another generator, or mask files (trained as free-form holes)
+        sched = replace(sched, masks=plan.mask_kind() or "files")
+    extra = data_config(plan)
     g = GMCNN(**sched.model_config())
-    pretrain(g, training_pairs(sched, sched.batch_pretrain, seed), sched, out_dir, device=device, progress=progress)
+    pretrain(g, with_workers(training_pairs(sched, sched.batch_pretrain, seed, plan), prof, num_workers), sched,
+             out_dir, device=device, progress=progress, config=extra)
     local = sched.image_size // 2 if sched.masks == "rectangle" else sched.image_size
     dg = GlobalDiscriminator(in_size=sched.image_size, width=sched.width)
     dl = LocalDiscriminator(in_size=local, width=sched.width)
-    finetune(g, dg, dl, training_pairs(sched, sched.batch_finetune, seed + 1), sched, out_dir,
-             mrf=idmrf_loss(paper_backbone(prof, backbone, "vgg19")), adversarial=adversarial, device=device, progress=progress)
+    finetune(g, dg, dl, with_workers(training_pairs(sched, sched.batch_finetune, seed + 1, plan), prof, num_workers),
+             sched, out_dir, mrf=idmrf_loss(paper_backbone(prof, backbone, "vgg19")), adversarial=adversarial,
+             device=device, progress=progress, config=extra)
     g = g.cpu().eval()
     save_model(g, out_dir / "gmcnn.pt", "gmcnn", config=sched.model_config(),
-               meta={"profile": prof.name, "schedule": asdict(sched)})
+               meta={"profile": prof.name, "schedule": asdict(sched), **extra})
     return g

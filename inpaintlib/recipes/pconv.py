@@ -29,11 +29,11 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
-from ..data import TrainingPairs, checkpoint_root
+from ..data import checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import build_model, register_recipe, save_model
 from ..train import Trainer
-from ._common import paper_backbone, report_shares, run_phase
+from ._common import data_config, paper_backbone, plan_for, report_shares, run_phase, with_workers
 
 __all__ = ["PConvSchedule", "SCHEDULES", "schedule", "make_step_fn", "train_stage", "train_pconv"]
 
@@ -84,8 +84,9 @@ def make_step_fn(loss_fn: Callable) -> Callable:
 
 def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: int, steps: int, lr: float,
                 out_dir: Union[str, Path], device=None, progress: bool = True, log_every: int = 10,
-                sample_every: Optional[int] = None) -> dict:
-    """Run (or load) one stage. Stage 2 freezes the encoder's BatchNorm first."""
+                sample_every: Optional[int] = None, config: Optional[dict] = None) -> dict:
+    """Run (or load) one stage. Stage 2 freezes the encoder's BatchNorm first. ``config``
+    adds entries to the checkpoint's config (the recipe records non-default data there)."""
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage}")
     if hasattr(model, "freeze_encoder_bn"):
@@ -93,7 +94,7 @@ def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: i
     params = [p for p in model.parameters() if p.requires_grad]
     trainer = Trainer({"g": model}, {"g": torch.optim.Adam(params, lr=lr)}, make_step_fn(loss_fn),
                       out_dir=Path(out_dir) / f"stage{stage}", max_steps=steps, device=device,
-                      progress=progress, log_every=log_every, config={"stage": stage, "lr": lr})
+                      progress=progress, log_every=log_every, config={"stage": stage, "lr": lr, **(config or {})})
     return run_phase(trainer, data, loss_fn)  # the frozen backbone follows the model
 
 
@@ -101,7 +102,9 @@ def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: i
 def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, model: str = "pconv", backbone: str = "auto",
                 device=None, data: Optional[Callable] = None, progress: bool = True,
-                seed: int = 0, overrides: Optional[dict] = None) -> nn.Module:
+                seed: int = 0, overrides: Optional[dict] = None, images=None, masks=None,
+                allow_sample_bank: bool = False, mask_augment: Optional[bool] = None, invert_masks: bool = False,
+                num_workers: Optional[int] = None) -> nn.Module:
     """Train a partial-convolution U-Net (or, with ``model="plain_unet"``, its plain-conv twin)
     with the two-stage recipe and return it in eval mode.
 
@@ -112,6 +115,13 @@ def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     (seed + 1) instead of replaying stage 1's first ones. The final
     generator is also written as a portable model file ``<out_dir>/<model>.pt`` that
     ``inpaintlib inpaint IMAGE MASK --method <out_dir>/<model>.pt`` can use.
+
+    Data (:func:`inpaintlib.data.plan_data`, printed): ``images`` (``"places2"``, another
+    prepared dataset, a folder or ``"sample_bank"``) and ``masks`` (``"nvidia"``, a folder of
+    PNG masks, or a generator kind); by default the profile's choice — the sample bank in
+    ``quick``, Places2 with the NVIDIA masks in ``workshop``/``paper`` when prepared.
+    ``num_workers`` overrides the profile's data workers. ``data`` replaces all of it with
+    your own ``data(step) -> (image, hole)`` stream.
     """
     from ..losses import PConvLoss
     from ..nn import perceptual_backbone
@@ -126,14 +136,15 @@ def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     loss_fn = PConvLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
     if progress:
         print(f"loss: {loss_fn.calibration}")
-    streams = [data or TrainingPairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + k)
-               for k in (0, 1)]
+    plan = plan_for("pconv", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     for stage, steps, lr in ((1, sched.stage1_steps, sched.lr1), (2, sched.stage2_steps, sched.lr2)):
-        res = train_stage(net, loss_fn, streams[stage - 1], stage=stage, steps=steps, lr=lr, out_dir=out_dir,
-                          device=device, progress=progress)
+        stream = data or plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + stage - 1)
+        res = train_stage(net, loss_fn, with_workers(stream, prof, num_workers), stage=stage, steps=steps, lr=lr,
+                          out_dir=out_dir, device=device, progress=progress, config=data_config(plan))
         if progress:
             report_shares(res["log"], loss_fn.weights, f"stage {stage}")
     net = net.cpu().eval()
     save_model(net, out_dir / f"{model}.pt", model, config=sched.model_config(),
-               meta={"profile": prof.name, "schedule": asdict(sched)})
+               meta={"profile": prof.name, "schedule": asdict(sched), **data_config(plan)})
     return net

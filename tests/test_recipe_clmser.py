@@ -96,9 +96,16 @@ def test_run_directories_and_small_training_sets(tmp_path, monkeypatch):
     monkeypatch.setenv("INPAINTLIB_CHECKPOINTS", str(tmp_path))
     assert recipe.run_dir("CAE", "quick") == tmp_path / "clmser-CAE-quick"
     assert recipe.run_dir("CLmser", "paper", n_images=3) == tmp_path / "clmser-CLmser-paper-n3"
+    assert recipe.run_dir("CAE", "quick", seed=0) == tmp_path / "clmser-CAE-quick"
+    assert recipe.run_dir("CAE", "quick", seed=2) == tmp_path / "clmser-CAE-seed2-quick"
+    assert recipe.run_dir("CAE", "quick", n_images=3, seed=1) == tmp_path / "clmser-CAE-seed1-quick-n3"
     few = SampleBank("train", size=64, augment=False, length=2)
-    recipe.train_clmser("quick", variant="CAE", max_steps=2, images=few, progress=False)
+    first = recipe.train_clmser("quick", variant="CAE", max_steps=2, images=few, progress=False)
     assert (tmp_path / "clmser-CAE-quick-n2" / "clmser.pt").is_file()
+    # another seed is another run in its own folder: it trains, it does not load seed 0's weights
+    other = recipe.train_clmser("quick", variant="CAE", max_steps=2, images=few, progress=False, seed=1)
+    assert (tmp_path / "clmser-CAE-seed1-quick-n2" / "clmser.pt").is_file()
+    assert not torch.equal(first.enc_kernels[0], other.enc_kernels[0])
     stream = recipe.training_pairs(recipe.schedule("quick"), few)
     image, hole = stream(0)
     assert image.shape == (8, 3, 64, 64)

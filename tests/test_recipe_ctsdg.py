@@ -94,3 +94,32 @@ def test_train_ctsdg_two_phases_then_loads(tmp_path, monkeypatch):
     assert (out / "train/final.pt").stat().st_mtime_ns == stamp
     with torch.no_grad():
         assert torch.equal(again(image, hole), g(image, hole))
+
+
+def test_run_dirs_name_the_seed_and_the_bigff_ablation(monkeypatch, tmp_path):
+    monkeypatch.setenv("INPAINTLIB_CHECKPOINTS", str(tmp_path))
+    assert recipe.run_dir("quick") == tmp_path / "ctsdg-quick"
+    assert recipe.run_dir("quick", seed=2) == tmp_path / "ctsdg-seed2-quick"
+    assert recipe.run_dir("workshop", seed=1, bigff=False) == tmp_path / "ctsdg-nobigff-seed1-workshop"
+    assert recipe.schedule("quick").bigff and recipe.schedule("paper").bigff
+
+
+def test_without_bigff_alpha_and_beta_stay_zero_and_the_block_is_the_identity(tmp_path, monkeypatch):
+    monkeypatch.setitem(recipe.SCHEDULES, "quick", recipe.schedule("quick", layers=3, width=0.0625, image_size=32))
+    monkeypatch.setenv("INPAINTLIB_CHECKPOINTS", str(tmp_path))
+    pairs = TrainingPairs(2, 32, ratio=(0.1, 0.4), seed=1)
+    kw = dict(max_steps=3, backbone="efficientnet_lite0", data=pairs, progress=False)
+    with_fusion = recipe.train_ctsdg("quick", **kw)
+    ablated = recipe.train_ctsdg("quick", overrides={"bigff": False}, **kw)
+    assert (tmp_path / "ctsdg-quick/finetune/final.pt").is_file()
+    assert (tmp_path / "ctsdg-nobigff-quick/finetune/final.pt").is_file()
+    assert float(with_fusion.bigff.alpha.detach()) != 0.0 and float(with_fusion.bigff.beta.detach()) != 0.0
+    assert float(ablated.bigff.alpha.detach()) == 0.0 and float(ablated.bigff.beta.detach()) == 0.0
+    assert all(p.requires_grad for p in ablated.parameters())        # an ordinary module again
+    ft, fs = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(ablated.bigff(ft, fs), torch.cat([ft, fs], 1))
+    # the ablation's checkpoint is never loaded for the method (and back): configs differ
+    from inpaintlib.train import CheckpointMismatchError
+    with pytest.raises(CheckpointMismatchError, match="bigff"):
+        recipe.train_ctsdg("quick", out_dir=tmp_path / "ctsdg-quick", overrides={"bigff": False}, **kw)

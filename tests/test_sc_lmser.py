@@ -279,6 +279,8 @@ def test_run_dirs_name_the_ablation(monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINTLIB_CHECKPOINTS", str(tmp_path))
     assert recipe.run_dir("quick") == tmp_path / "sc_lmser-quick"
     assert recipe.run_dir("workshop", consistency=False) == tmp_path / "sc_lmser-noconsistency-workshop"
+    assert recipe.run_dir("quick", seed=0) == tmp_path / "sc_lmser-quick"
+    assert recipe.run_dir("quick", consistency=False, seed=2) == tmp_path / "sc_lmser-noconsistency-seed2-quick"
 
 
 def test_default_data_is_the_labelled_proxy_without_cufs(monkeypatch, tmp_path, capsys):

@@ -37,8 +37,9 @@ paper's 27,000-image split reads the README's "2,700/3,000" as 27,000/3,000 (Cel
 
 The log (``log.csv``: ``loss``, ``lr``) gets about 50 rows per run (one per epoch in ``paper``);
 long runs also write a resumable ``last.pt`` every tenth of the run (at least 1,000 steps apart).
-Training is *load-or-train* under ``checkpoint_root()/clmser-<variant>-<profile>`` (plus
-``-n<N>`` for a custom training set of N images): ``final.pt`` is loaded when present.
+Training is *load-or-train* under ``checkpoint_root()/clmser-<variant>-<profile>`` (``-seed<S>``
+before the profile for a seed other than 0, ``-n<N>`` after it for a custom training set of N
+images): ``final.pt`` is loaded when present.
 """
 from __future__ import annotations
 
@@ -127,11 +128,15 @@ def training_pairs(sched: CLmserSchedule, images=None, seed: int = 0) -> Trainin
                          masks=sched.masks, ratio=sched.hole_ratio, seed=seed)
 
 
-def run_dir(variant: str = "CLmser", profile: Union[str, Profile, None] = None, n_images: Optional[int] = None) -> Path:
+def run_dir(variant: str = "CLmser", profile: Union[str, Profile, None] = None, n_images: Optional[int] = None,
+            seed: int = 0) -> Path:
     """Where :func:`train_clmser` keeps a run: ``checkpoint_root()/clmser-<variant>-<profile>``,
-    with ``-n<N>`` appended for a custom training set of ``N`` images."""
+    with ``-n<N>`` appended for a custom training set of ``N`` images and ``-seed<S>`` before the
+    profile for a seed other than 0 (each seed is its own run: one seed's checkpoint is never
+    loaded for another)."""
     suffix = "" if n_images is None else f"-n{int(n_images)}"
-    return checkpoint_root() / f"clmser-{variant}-{get_profile(profile).name}{suffix}"
+    seeded = "" if int(seed) == 0 else f"-seed{int(seed)}"
+    return checkpoint_root() / f"clmser-{variant}{seeded}-{get_profile(profile).name}{suffix}"
 
 
 def loss_gradient_norms(model: nn.Module, image: torch.Tensor, hole: torch.Tensor) -> Dict[str, float]:
@@ -157,7 +162,7 @@ def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, 
 
     ``images``: what to train on instead of the profile's choice — a dataset of ``3×S×S``
     tensors (e.g. a handful of photos, for the chapter's small-data experiment; the default
-    run directory then gets a ``-n<len(images)>`` suffix), a prepared dataset's name
+    run directory, :func:`run_dir`, then gets a ``-n<len(images)>`` suffix), a prepared dataset's name
     (``"celeba_hq"``, the paper's) or a folder. ``masks``: a generator kind (it becomes the
     schedule's ``masks``), ``"nvidia"`` or a folder of PNG masks. By default the profile
     decides (:func:`inpaintlib.data.plan_data`, printed): the sample bank in ``quick``,
@@ -180,7 +185,7 @@ def train_clmser(profile: Union[str, Profile, None] = None, out_dir: Union[str, 
     if plan is not None and plan.mask_kind() not in (None, sched.masks):
         sched = replace(sched, masks=plan.mask_kind())
     n_images = len(images) if images is not None and hasattr(images, "__len__") and not isinstance(images, str) else None
-    out_dir = Path(out_dir or run_dir(variant, prof, n_images))
+    out_dir = Path(out_dir or run_dir(variant, prof, n_images, seed=seed))
     torch.manual_seed(seed)
     net = CLmser.variant(variant)
     if data is None:

@@ -54,7 +54,8 @@ from ..registry import register_recipe, save_model
 from ..train import Trainer
 from ._common import data_config, paper_backbone, plan_for, report_shares, run_phase, with_workers
 
-__all__ = ["CTSDGSchedule", "SCHEDULES", "schedule", "EdgePairs", "make_step_fn", "train_phase", "train_ctsdg"]
+__all__ = ["CTSDGSchedule", "SCHEDULES", "schedule", "EdgePairs", "make_step_fn", "train_phase", "run_dir",
+           "train_ctsdg"]
 
 PHASES = ("train", "finetune")
 
@@ -74,6 +75,10 @@ class CTSDGSchedule:
     d_lr_ratio: float = 0.1
     hole_ratio: tuple = (0.05, 0.6)
     sigma: float = 2.0
+    #: train Bi-GFF's mixing scalars α and β (the method). ``False`` is the ablation without
+    #: fusion: α and β stay at their initial 0 for the whole run, so the block passes both
+    #: streams through unchanged (and its gates, multiplied by 0, get no gradient either).
+    bigff: bool = True
 
     def model_config(self) -> dict:
         return {"layers": self.layers, "width": self.width, "sigma": self.sigma}
@@ -168,6 +173,16 @@ def train_phase(g: nn.Module, d: nn.Module, loss_fn: Callable, data: Callable, *
     return run_phase(trainer, data, loss_fn)  # the frozen backbone follows the models
 
 
+def run_dir(profile: Union[str, Profile, None] = None, seed: int = 0, bigff: bool = True) -> Path:
+    """Where :func:`train_ctsdg` keeps a run: ``checkpoint_root()/ctsdg-<profile>``
+    (``ctsdg-nobigff-<profile>`` for the ablation without Bi-GFF), with ``-seed<S>`` before the
+    profile for a seed other than 0 (each seed is its own run: one seed's checkpoint is never
+    loaded for another)."""
+    name = "ctsdg" if bigff else "ctsdg-nobigff"
+    seeded = "" if int(seed) == 0 else f"-seed{int(seed)}"
+    return checkpoint_root() / f"{name}{seeded}-{get_profile(profile).name}"
+
+
 @register_recipe("ctsdg")
 def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, Path, None] = None,
                 max_steps: Optional[int] = None, backbone: str = "auto", device=None,
@@ -179,7 +194,10 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     (``(generator, discriminator)`` with ``return_discriminator=True``).
 
     ``max_steps`` overrides the training phase's length (fine-tuning gets a quarter of
-    it); ``overrides`` replaces fields of the profile's :class:`CTSDGSchedule`.
+    it); ``overrides`` replaces fields of the profile's :class:`CTSDGSchedule` —
+    ``overrides={"bigff": False}`` trains the ablation without Bi-GFF fusion (α = β = 0
+    throughout). The default ``out_dir`` is :func:`run_dir` (one folder per seed and Bi-GFF
+    setting).
     ``backbone`` is passed to :func:`inpaintlib.nn.perceptual_backbone` (``"auto"``:
     VGG16 when its weights are found, else EfficientNet-Lite0, printed; the ``paper``
     profile insists on VGG16). Fine-tuning draws fresh batches (seed + 1). The final
@@ -200,9 +218,13 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, train_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
-    out_dir = Path(out_dir or checkpoint_root() / f"ctsdg-{prof.name}")
+    out_dir = Path(out_dir or run_dir(prof, seed, sched.bigff))
     torch.manual_seed(seed)
     g = CTSDG(**sched.model_config())
+    fusion = [g.bigff.alpha, g.bigff.beta]
+    if not sched.bigff:                  # the ablation: no fusion, α = β = 0 for the whole run
+        for p in fusion:
+            p.requires_grad_(False)
     d = CTSDGDiscriminator(width=sched.width)
     loss_fn = CTSDGLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
     if progress:
@@ -214,9 +236,12 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
         pairs = data or plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + k)
         stream = with_workers(EdgePairs(pairs, sched.sigma), prof, num_workers)
         res = train_phase(g, d, loss_fn, stream, phase=phase, steps=steps, lr=lr, d_lr=lr * sched.d_lr_ratio,
-                          out_dir=out_dir, device=device, progress=progress, config=data_config(plan))
+                          out_dir=out_dir, device=device, progress=progress,
+                          config={**data_config(plan), **({} if sched.bigff else {"bigff": False})})
         if progress:
             report_shares(res["log"], loss_fn.weights, phase)
+    for p in fusion:                     # an ordinary module again (α and β are still 0 in the ablation)
+        p.requires_grad_(True)
     g = g.cpu().eval()
     save_model(g, out_dir / "ctsdg.pt", "ctsdg", config=sched.model_config(),
                meta={"profile": prof.name, "schedule": asdict(sched), **data_config(plan)})

@@ -154,10 +154,13 @@ def default_data(sched: SCLmserSchedule, seed: int = 0, dataset: str = "auto", v
     return data, dataset
 
 
-def run_dir(profile: Union[str, Profile, None] = None, consistency: bool = True) -> Path:
-    """``checkpoint_root()/sc_lmser-<profile>`` (``sc_lmser-noconsistency-<profile>`` for the ablation)."""
+def run_dir(profile: Union[str, Profile, None] = None, consistency: bool = True, seed: int = 0) -> Path:
+    """``checkpoint_root()/sc_lmser-<profile>`` (``sc_lmser-noconsistency-<profile>`` for the
+    ablation), with ``-seed<S>`` before the profile for a seed other than 0 (each seed is its own
+    run: one seed's checkpoint is never loaded for another)."""
     name = "sc_lmser" if consistency else "sc_lmser-noconsistency"
-    return checkpoint_root() / f"{name}-{get_profile(profile).name}"
+    seeded = "" if int(seed) == 0 else f"-seed{int(seed)}"
+    return checkpoint_root() / f"{name}{seeded}-{get_profile(profile).name}"
 
 
 @register_recipe("sc_lmser")
@@ -169,14 +172,15 @@ def train_sc_lmser(profile: Union[str, Profile, None] = None, out_dir: Union[str
     eval mode. ``consistency=False`` trains the ablation without ``L_G2``/``L_Dy2``;
     ``overrides`` replaces fields of the profile's :class:`SCLmserSchedule`.
 
-    Load-or-train: ``<out_dir>/final.pt`` is loaded when present. Writes the model file
+    Load-or-train: ``<out_dir>/final.pt`` is loaded when present (default ``out_dir``:
+    :func:`run_dir`, one folder per consistency setting and seed). Writes the model file
     ``<out_dir>/sc_lmser.pt`` (:func:`~inpaintlib.models.sc_lmser.load_sc_lmser` reads it).
     """
     prof = get_profile(profile)
     sched = schedule(prof, **(overrides or {}))
     if max_steps is not None:
         sched = replace(sched, steps=int(max_steps))
-    out_dir = Path(out_dir or run_dir(prof, consistency))
+    out_dir = Path(out_dir or run_dir(prof, consistency, seed))
     which = "given"
     if data is None:
         data, which = default_data(sched, seed, dataset, verbose=progress)

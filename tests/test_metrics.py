@@ -299,3 +299,18 @@ def test_properties_symmetry_and_bounds(pair):
     assert (sa <= 1.0 + 1e-6).all() and (sa >= -1.0 - 1e-6).all()
     assert (l1(a, b) >= 0).all()
     assert torch.allclose(l1(a, b), l1(b, a))
+
+
+def test_seed_difference_compares_the_gap_with_the_noise_between_seeds():
+    from inpaintlib.metrics import seed_difference
+
+    far = seed_difference([20.0, 20.2, 19.8], [18.0, 18.1, 17.9])
+    assert far["diff"] == pytest.approx(2.0) and far["n"] == (3, 3)
+    assert far["se"] == pytest.approx(((0.04 / 3) + (0.01 / 3)) ** 0.5)
+    assert far["verdict"] == "larger than the noise between seeds"
+    near = seed_difference([20.0, 21.0, 19.0], [19.8, 20.8, 18.8])
+    assert near["verdict"] == "within the noise between seeds at this scale"
+    with pytest.raises(ValueError, match="at least two seeds"):
+        seed_difference([1.0], [2.0, 3.0])
+    with pytest.raises(ValueError, match="NaN"):
+        seed_difference([1.0, float("nan")], [2.0, 3.0])

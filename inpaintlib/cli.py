@@ -4,8 +4,9 @@
 
     inpaintlib inpaint IMAGE MASK -o OUT --method telea|ns|biharmonic|pconv|gmcnn|ctsdg|clmser|MODEL.pt
     inpaintlib masks --kind free_form --n 10 --size 256 --buckets ctsdg -o masks/eval
-    inpaintlib eval --method telea --masks free_form --n 4 --size 64
+    inpaintlib eval --method ctsdg --images celeba --masks nvidia --size 256 --n 100
     inpaintlib train METHOD --profile quick
+    inpaintlib train pconv --images my_photos/ --masks data/nvidia_masks/train --size 256 --steps 2000
     inpaintlib convert METHOD ORIGINAL.pth -o OURS.pt
     inpaintlib export MODEL.pt --format onnx|torchscript -o FILE
     inpaintlib info
@@ -136,26 +137,23 @@ def cmd_masks(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from .masks import fixed_mask_set
-    from .metrics import bucket_table, evaluate
+    from .data.sources import eval_masks, open_images
+    from .inference import inpaint, model_size
     from .io import check_output_path
+    from .metrics import bucket_table, evaluate
+    from .protocols import protocol_card, published_for, published_table
     from .tensors import composite, device
 
     if args.csv:
         check_output_path(args.csv, "scores.csv")  # before the evaluation, not after it
     _check_folder_arg(args.mask_dir, "--mask-dir", "the fixed mask set")
     buckets = _buckets(args.buckets)
-    if args.images == "heldout":
-        from .data import SampleBank
-
-        images = SampleBank("heldout", size=args.size)
-    else:
-        from .data import ImageFolder
-
-        images = ImageFolder(args.images, size=args.size, crop="center")
+    spec = "sample_bank" if args.images == "heldout" else args.images
+    images, images_label = open_images(spec, args.size, split=args.split, seed=args.seed)
     if len(images) == 0:
         raise UserError(f"no images found in {args.images}")
-    ms = fixed_mask_set(args.masks, args.n, args.size, buckets=buckets, seed=args.seed, root=args.mask_dir)
+    ms, masks_label = eval_masks(args.masks, args.n, args.size, buckets, seed=args.seed,
+                                 invert=args.invert_mask, root=args.mask_dir)
     model, name = _resolve_method(args.method)
     dev = torch.device("cpu") if name in _baseline_names() else device(args.device)
     if hasattr(model, "to"):
@@ -164,27 +162,45 @@ def cmd_eval(args) -> int:
     if holes.dim() == 3:
         holes = holes.unsqueeze(1)
     idx = torch.arange(len(holes)) % len(images)
-    image = torch.stack([images[int(i)] for i in idx])
-    preds = []
-    from .inference import inpaint, model_size
-
     size = model_size(model)
-    if size and size != args.size:
-        print(f"{name}: trained at {size} px, evaluated at {args.size} px with the 'crop' strategy")
-    for s in range(0, len(holes), args.batch_size):
-        x, h = image[s:s + args.batch_size], holes[s:s + args.batch_size]
+    counts = torch.bincount(ms.bucket_ids, minlength=len(buckets)).tolist()
+    print(protocol_card(images=images_label, masks=masks_label, buckets=buckets, n_per_bucket=counts, method=name,
+                        size=args.size, model_size=size, strategy="crop", device=str(dev),
+                        extra=[f"pairs:      mask i with image i mod {len(images)} (each image meets masks of "
+                               f"every bucket)"]))
+    preds, targets = [], []
+    for s in range(0, len(holes), args.batch_size):  # images are read one batch at a time
+        x = torch.stack([images[int(i)] for i in idx[s:s + args.batch_size]])
+        h = holes[s:s + args.batch_size]
         preds.append(inpaint(model, x.to(dev), h.to(dev), size=size, raw=True).cpu())
+        targets.append(x)
+    image = torch.cat(targets)
     pred = composite(image, torch.cat(preds), holes)
     scores = evaluate(pred, image, holes)
     table = bucket_table(ms.ratios, scores, buckets, method=name)
     print(table.to_markdown() if hasattr(table, "to_markdown") else table)
+    kind = getattr(model, "kind", None) or args.method
+    quoted = published_for(str(kind).split(" ")[0], spec if isinstance(spec, str) else None)
+    if quoted:
+        print("\nreproduction numbers the book quotes for this method, with their protocol:")
+        print(published_table(quoted))
     if args.csv:
         table.to_csv(args.csv)
         print(f"wrote {args.csv}")
     return 0
 
 
+#: CLI options -> recipe keyword arguments (only those a recipe accepts are passed)
+_TRAIN_KWARGS = {"images": "images", "masks": "masks", "allow_sample_bank": "allow_sample_bank",
+                 "invert_mask": "invert_masks", "workers": "num_workers", "seed": "seed", "device": "device"}
+
+
 def cmd_train(args) -> int:
+    import dataclasses
+    import inspect
+    import sys as _sys
+
+    from .data import checkpoint_root
     from .profiles import get_profile
     from .registry import get_recipe
 
@@ -193,15 +209,46 @@ def cmd_train(args) -> int:
     except ValueError as err:
         raise UserError(str(err)) from err
     profile = get_profile(args.profile)
-    from .data import checkpoint_root
-
+    accepted = inspect.signature(recipe).parameters
+    kwargs = {}
+    for option, name in _TRAIN_KWARGS.items():
+        value = getattr(args, option)
+        if value is None or value is False:
+            continue
+        if name not in accepted:
+            if args.method == "sc_lmser" and option == "images":
+                if value not in ("cufs", "cufsf", "proxy"):
+                    raise UserError("sc_lmser trains on photo-sketch pairs: --images cufs, cufsf or proxy")
+                kwargs["dataset"] = value
+                continue
+            raise UserError(f"{args.method} does not take --{option.replace('_', '-')}")
+        kwargs[name] = value
+    if args.mask_augment is not None:
+        kwargs["mask_augment"] = args.mask_augment
+    if args.steps is not None:
+        kwargs["max_steps"] = args.steps
+    overrides = {}
+    module = _sys.modules[recipe.__module__]
+    fields = {f.name for f in dataclasses.fields(module.schedule(profile))} if hasattr(module, "schedule") else set()
+    if args.size is not None:
+        overrides["image_size"] = args.size
+    if args.batch_size is not None:
+        batch_fields = [f for f in ("batch_size", "batch_pretrain", "batch_finetune") if f in fields]
+        if not batch_fields:
+            raise UserError(f"{args.method}'s schedule has no batch size to set")
+        overrides.update({f: args.batch_size for f in batch_fields})
+    if overrides:
+        kwargs["overrides"] = overrides
     out = Path(args.out or checkpoint_root() / f"{args.method}-{profile.name}")
     _check_folder_arg(out, "--out", "the run")
     _check_existing_run(out, profile.name)
-    print(f"training {args.method} with {profile} -> {out}")
-    kwargs = {}
-    if args.steps is not None:
-        kwargs["max_steps"] = args.steps
+    if args.resume and not any(out.rglob("last.pt")) and not any(out.rglob("final.pt")):
+        raise UserError(f"--resume: {out} holds no run to continue (no last.pt or final.pt under it); "
+                        f"leave out --resume to start one")
+    what = f"continuing the run in {out}" if args.resume else f"-> {out}"
+    print(f"training {args.method} with {profile} {what}")
+    if overrides:
+        print("  schedule overrides: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     recipe(profile=profile, out_dir=out, **kwargs)
     return 0
 
@@ -326,27 +373,53 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", required=True, help="folder for the PNG masks")
     m.set_defaults(func=cmd_masks)
 
-    e = sub.add_parser("eval", help="evaluate a method per hole-ratio bucket")
+    e = sub.add_parser("eval", help="evaluate a method per hole-ratio bucket, with its protocol card")
     e.add_argument("--method", default="telea",
                    help="telea, ns, biharmonic, a method with a reference model (pconv, gmcnn, ctsdg, clmser), "
                         "or a model file (.pt)")
-    e.add_argument("--images", default="heldout", help="'heldout' (sample bank) or an image folder")
-    e.add_argument("--masks", default="free_form", help="mask kind for the fixed mask set")
-    e.add_argument("--mask-dir", default=None, help="keep the fixed mask set in this folder")
+    e.add_argument("--images", default="heldout",
+                   help="'heldout' (the sample bank's held-out photos), a prepared dataset (celeba, celeba_hq, "
+                        "places2: its test split) or an image folder (centre crops)")
+    e.add_argument("--split", default="test", choices=["test", "train"], help="the dataset's split (default test)")
+    e.add_argument("--masks", default="free_form",
+                   help="a mask kind for a generated fixed set (free_form, rectangle, dense_points), 'nvidia' (the "
+                        "NVIDIA test masks) or a folder of PNG masks (white = hole): the first --n per bucket")
+    e.add_argument("--invert-mask", action="store_true", help="the mask files mark holes in black")
+    e.add_argument("--mask-dir", default=None, help="keep a generated fixed mask set in this folder")
     e.add_argument("--n", type=int, default=8, help="masks per bucket")
     e.add_argument("--size", type=int, default=128)
-    e.add_argument("--buckets", default="ctsdg")
+    e.add_argument("--buckets", default="ctsdg", help="ctsdg (0-20-40-60%%) or pconv (1-10-...-60%%)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--device", default=None)
     e.add_argument("--csv", default=None, help="also write the table as CSV")
     e.set_defaults(func=cmd_eval)
 
-    t = sub.add_parser("train", help="train a method with its recipe")
-    t.add_argument("method")
+    t = sub.add_parser("train", help="train a method with its recipe, on the profile's data or your own folders")
+    t.add_argument("method", help="pconv, ctsdg, gmcnn, clmser or sc_lmser")
     t.add_argument("--profile", default=None, help="quick, workshop or paper (default: the machine's)")
+    t.add_argument("--images", default=None,
+                   help="a prepared dataset (celeba, celeba_hq, places2), a folder of your photos, or sample_bank "
+                        "(default: the profile's choice: the paper's data in workshop/paper when prepared)")
+    t.add_argument("--masks", default=None,
+                   help="nvidia (the NVIDIA irregular masks), a folder of PNG masks (white = hole), or a generator "
+                        "kind: free_form, rectangle, dense_points (default: the paper's)")
+    t.add_argument("--no-mask-augment", dest="mask_augment", action="store_false", default=None,
+                   help="use mask files as they are (default: dilate, rotate and crop them, as in the PConv paper)")
+    t.add_argument("--invert-mask", action="store_true", help="the mask files mark holes in black")
+    t.add_argument("--allow-sample-bank", action="store_true",
+                   help="let the paper profile fall back to the sample bank when the paper's data is missing")
+    t.add_argument("--size", type=int, default=None, help="image size (default: the profile's)")
+    t.add_argument("--batch-size", type=int, default=None, help="batch size (default: the recipe's)")
+    t.add_argument("--steps", type=int, default=None,
+                   help="steps of the first phase (later phases get a quarter; default: the profile's schedule)")
+    t.add_argument("--workers", type=int, default=None, help="data loading processes (default: the profile's)")
+    t.add_argument("--seed", type=int, default=None, help="seed of the weights and the batches (default 0)")
+    t.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (an interrupted run, or a finished one to more --steps); "
+                        "an error if there is none")
     t.add_argument("--out", default=None, help="output folder (default $INPAINTLIB_CHECKPOINTS or checkpoints/, then METHOD-PROFILE)")
-    t.add_argument("--steps", type=int, default=None, help="override the number of steps")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("convert", help="turn an original authors' checkpoint into a model file")

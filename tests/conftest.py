@@ -11,12 +11,20 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Make any attempt to open a network connection fail loudly."""
+    """Make any attempt to open a network connection fail loudly. Local UNIX sockets (how
+    DataLoader worker processes hand tensors to the parent) are not a network and still work."""
 
     def refuse(*args, **kwargs):
         raise OSError("network access is disabled in this test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    local_connect = socket.socket.connect
+
+    def connect(sock, *args, **kwargs):
+        if getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
+            return local_connect(sock, *args, **kwargs)
+        return refuse()
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "create_connection", refuse)
     return refuse
 

@@ -219,6 +219,9 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     if max_steps is not None:
         sched = replace(sched, train_steps=int(max_steps), finetune_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or run_dir(prof, seed, sched.bigff))
+    # the data first: a missing dataset is reported before any network or weights are built
+    plan = plan_for("ctsdg", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     torch.manual_seed(seed)
     g = CTSDG(**sched.model_config())
     fusion = [g.bigff.alpha, g.bigff.beta]
@@ -229,8 +232,6 @@ def train_ctsdg(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     loss_fn = CTSDGLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
     if progress:
         print(f"loss: {loss_fn.calibration}")
-    plan = plan_for("ctsdg", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
-                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     for k, (phase, steps, lr) in enumerate((("train", sched.train_steps, sched.lr_train),
                                             ("finetune", sched.finetune_steps, sched.lr_finetune))):
         pairs = data or plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + k)

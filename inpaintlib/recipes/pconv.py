@@ -131,13 +131,14 @@ def train_pconv(profile: Union[str, Profile, None] = None, out_dir: Union[str, P
     if max_steps is not None:
         sched = replace(sched, stage1_steps=int(max_steps), stage2_steps=max(1, int(max_steps) // 4))
     out_dir = Path(out_dir or checkpoint_root() / f"{model}-{prof.name}")
+    # the data first: a missing dataset is reported before any network or weights are built
+    plan = plan_for("pconv", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
+                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     torch.manual_seed(seed)
     net = build_model(model, **sched.model_config())
     loss_fn = PConvLoss(perceptual_backbone(paper_backbone(prof, backbone, "vgg16")))
     if progress:
         print(f"loss: {loss_fn.calibration}")
-    plan = plan_for("pconv", prof, sched.image_size, data, seed, "free_form", progress, images=images, masks=masks,
-                    allow_sample_bank=allow_sample_bank, mask_augment=mask_augment, invert_masks=invert_masks)
     for stage, steps, lr in ((1, sched.stage1_steps, sched.lr1), (2, sched.stage2_steps, sched.lr2)):
         stream = data or plan.pairs(sched.batch_size, sched.image_size, ratio=sched.hole_ratio, seed=seed + stage - 1)
         res = train_stage(net, loss_fn, with_workers(stream, prof, num_workers), stage=stage, steps=steps, lr=lr,

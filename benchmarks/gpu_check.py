@@ -649,15 +649,27 @@ def time_data(case: str, settings: Settings) -> dict:
             "images_per_s": round(batch / med, 2), "torch_threads": torch.get_num_threads()}
 
 
-def starvation(data_entry: dict, step_entry: Optional[dict]) -> dict:
-    """Whether the GPU would wait for the data: the recipes compute ``data(step)`` in the
-    training process, before each step, so a step's wall time is data + GPU step."""
+def starvation(data_entry: dict, step_entry: Optional[dict], workers: Optional[int] = None) -> dict:
+    """Whether the GPU would wait for the data. ``data_entry`` times ``data(step)`` in one
+    process. The recipes compute it in the profile's ``workers`` data processes
+    (:class:`inpaintlib.data.Prefetched`; default: the workshop profile's), which make batches
+    while the GPU computes: a step then costs max(data / workers, GPU step), where the
+    workers can use at most the machine's cores but one."""
     if not step_entry or step_entry.get("status") != "ok":
         return {"gpu_step_variant": None, "verdict": "no step time to compare"}
+    if workers is None:
+        from inpaintlib.profiles import get_profile
+
+        workers = get_profile("workshop").num_workers
+    usable = max(1, min(workers, (os.cpu_count() or 2) - 1)) if workers > 0 else 0
     d, g = data_entry["s_per_batch"], step_entry["ms"] / 1e3
+    per_batch = d / usable if usable else d
+    wall = max(per_batch, g) if usable else d + g
     return {"gpu_step_variant": step_entry["variant"], "gpu_images_per_s": step_entry["images_per_s"],
+            "workers": workers, "data_s_per_batch_with_workers": round(per_batch, 5),
             "data_share_of_step": round(d / (d + g), 3),
-            "verdict": "data-bound: the GPU would wait" if d > g else "GPU-bound: the data keeps up"}
+            "gpu_busy_share": round(g / wall, 3),
+            "verdict": "data-bound: the GPU would wait" if per_batch > g else "GPU-bound: the data keeps up"}
 
 
 # ----------------------------------------------------------------- workshop runs
@@ -904,19 +916,20 @@ def render_markdown(rec: dict) -> str:
                  f"{e['dtype']} | {_ms(e.get('ms'))} | {e.get('images_per_s', '—')} | "
                  f"{_mib(e.get('peak_memory_bytes'))} | {_status(e)} |")
     L += ["", "## Data loading (CPU) against the GPU step", "",
-          "The recipes call `data(step)` in the training process before each step, so a step takes data + GPU time; "
-          "a stream slower than the GPU step starves the GPU.", "",
-          "| recipe / phase | stream | batch | size | data: ms/batch | data images/s | GPU step images/s (variant) "
-          "| data share of a step | verdict | status |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "`data(step)` timed in one process. The recipes make batches in the profile's data workers "
+          "(`inpaintlib.data.Prefetched`: 4 in `workshop`) while the GPU computes, so a step takes the larger of "
+          "data time / workers and GPU time; the last columns judge that.", "",
+          "| recipe / phase | stream | batch | size | data: ms/batch (1 process) | data images/s | "
+          "GPU step images/s (variant) | workers | GPU busy | verdict | status |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in rec.get("data_loader", []):
         sv = e.get("starvation", {})
-        share = sv.get("data_share_of_step")
+        share = sv.get("gpu_busy_share")
         L.append(f"| {e['case']} | {e.get('stream', '')} | {e.get('batch', '—')} | {e.get('size', '—')} px | "
                  f"{_ms(None if e.get('s_per_batch') is None else e['s_per_batch'] * 1e3)} | "
                  f"{e.get('images_per_s', '—')} | "
                  f"{sv.get('gpu_images_per_s', '—')} ({sv.get('gpu_step_variant') or '—'}, {short}) | "
-                 f"{'—' if share is None else format(share, '.0%')} | "
+                 f"{sv.get('workers', '—')} | {'—' if share is None else format(share, '.0%')} | "
                  f"{sv.get('verdict', '—')} | {_status(e)} |")
     L += ["", "## Workshop profile: training time per chapter", "",
           f"Each recipe trained with `profile=\"workshop\"` for a few hundred steps on {short} (the Trainer's "

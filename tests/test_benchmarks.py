@@ -256,3 +256,17 @@ def test_scale_throughput_from_a_log_and_batch_check(tmp_path):
         scale.timed_seconds(tmp_path, warmup=2, steps=10)
     with pytest.raises(ValueError, match="not divisible"):
         scale.run(nprocs=[3], global_batch=8, out=None)
+
+
+# ------------------------------------------------------------------ input pipeline
+def test_loader_benchmark_builds_fake_layouts_and_reports_per_worker_count(tmp_path, no_network):
+    import loader
+
+    out = tmp_path / "loader.md"
+    assert loader.main(["--workers", "0", "1", "--streams", "pconv", "--size", "32", "--batch", "2",
+                        "--seconds", "0", "--images", "4", "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| pconv |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["0", "1"]
+    assert all(float(r.split("|")[4]) > 0 for r in rows)          # images per second
+    assert "no GPU record yet" in text or "GPU" in text

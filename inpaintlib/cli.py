@@ -137,53 +137,27 @@ def cmd_masks(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from .data.sources import eval_masks, open_images
-    from .inference import inpaint, model_size
     from .io import check_output_path
-    from .metrics import bucket_table, evaluate
-    from .protocols import protocol_card, published_for, published_table
-    from .tensors import composite, device
+    from .protocols import evaluate_protocol
+    from .tensors import device
 
     if args.csv:
         check_output_path(args.csv, "scores.csv")  # before the evaluation, not after it
     _check_folder_arg(args.mask_dir, "--mask-dir", "the fixed mask set")
     buckets = _buckets(args.buckets)
-    spec = "sample_bank" if args.images == "heldout" else args.images
-    images, images_label = open_images(spec, args.size, split=args.split, seed=args.seed)
-    if len(images) == 0:
-        raise UserError(f"no images found in {args.images}")
-    ms, masks_label = eval_masks(args.masks, args.n, args.size, buckets, seed=args.seed,
-                                 invert=args.invert_mask, root=args.mask_dir)
     model, name = _resolve_method(args.method)
     dev = torch.device("cpu") if name in _baseline_names() else device(args.device)
     if hasattr(model, "to"):
         model = model.to(dev)
-    holes = ms.masks
-    if holes.dim() == 3:
-        holes = holes.unsqueeze(1)
-    idx = torch.arange(len(holes)) % len(images)
-    size = model_size(model)
-    counts = torch.bincount(ms.bucket_ids, minlength=len(buckets)).tolist()
-    print(protocol_card(images=images_label, masks=masks_label, buckets=buckets, n_per_bucket=counts, method=name,
-                        size=args.size, model_size=size, strategy="crop", device=str(dev),
-                        extra=[f"pairs:      mask i with image i mod {len(images)} (each image meets masks of "
-                               f"every bucket)"]))
-    preds, targets = [], []
-    for s in range(0, len(holes), args.batch_size):  # images are read one batch at a time
-        x = torch.stack([images[int(i)] for i in idx[s:s + args.batch_size]])
-        h = holes[s:s + args.batch_size]
-        preds.append(inpaint(model, x.to(dev), h.to(dev), size=size, raw=True).cpu())
-        targets.append(x)
-    image = torch.cat(targets)
-    pred = composite(image, torch.cat(preds), holes)
-    scores = evaluate(pred, image, holes)
-    table = bucket_table(ms.ratios, scores, buckets, method=name)
+    table, card, quoted = evaluate_protocol(
+        model, name, images="sample_bank" if args.images == "heldout" else args.images, masks=args.masks,
+        size=args.size, n=args.n, buckets=buckets, split=args.split, seed=args.seed, device=dev,
+        batch_size=args.batch_size, invert_masks=args.invert_mask, mask_dir=args.mask_dir, method=args.method)
+    print(card)
     print(table.to_markdown() if hasattr(table, "to_markdown") else table)
-    kind = getattr(model, "kind", None) or args.method
-    quoted = published_for(str(kind).split(" ")[0], spec if isinstance(spec, str) else None)
     if quoted:
         print("\nreproduction numbers the book quotes for this method, with their protocol:")
-        print(published_table(quoted))
+        print(quoted)
     if args.csv:
         table.to_csv(args.csv)
         print(f"wrote {args.csv}")

@@ -17,7 +17,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .masks import bucket_label
 
-__all__ = ["Published", "PUBLISHED", "published_for", "protocol_card", "METRIC_CODE"]
+__all__ = ["Published", "PUBLISHED", "published_for", "published_table", "protocol_card", "evaluate_protocol",
+           "METRIC_CODE"]
 
 #: how :func:`inpaintlib.metrics.evaluate` computes its numbers
 METRIC_CODE = ("inpaintlib.metrics: PSNR and SSIM per image on [0, 1] (data range 1; SSIM with an 11-px "
@@ -108,3 +109,49 @@ def published_table(rows: Sequence[Published]) -> str:
                 f"  data: {p.data}; masks: {p.masks}; {p.protocol}",
                 f"| metric | {head} |", "|---" * (len(p.buckets) + 1) + "|", *p.rows(), ""]
     return "\n".join(out).rstrip()
+
+
+def evaluate_protocol(model, name: str, *, images="sample_bank", masks="free_form", size: int = 128, n: int = 8,
+                      buckets: Sequence[Sequence[float]] = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6)),
+                      split: str = "test", seed: int = 0, device=None, batch_size: int = 16,
+                      invert_masks: bool = False, mask_dir=None, method: Optional[str] = None, strategy: str = "crop"):
+    """Evaluate ``model`` (a generator or a baseline callable ``(image, hole) -> pred``) per
+    hole-ratio bucket on ``images`` (``"sample_bank"``: the held-out photos; a prepared
+    dataset's test split; a folder) with ``masks`` (a generator kind, ``"nvidia"``: the NVIDIA
+    test masks, or a folder of PNG masks; ``n`` per bucket), composited.
+
+    Returns ``(table, card, quoted)``: the :func:`inpaintlib.metrics.bucket_table`, the
+    :func:`protocol_card` text, and the quoted reproduction numbers for ``method`` (default
+    ``name``) with their protocol (``""`` when the book quotes none). Images are read one batch
+    at a time; mask ``i`` meets image ``i mod len(images)``.
+    """
+    import torch
+
+    from .data.sources import eval_masks, open_images
+    from .inference import inpaint, model_size
+    from .metrics import bucket_table, evaluate
+    from .tensors import composite
+
+    images_ds, images_label = open_images(images, size, split=split, seed=seed)
+    ms, masks_label = eval_masks(masks, n, size, buckets, seed=seed, invert=invert_masks, root=mask_dir)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    holes = ms.masks if ms.masks.dim() == 4 else ms.masks.unsqueeze(1)
+    idx = torch.arange(len(holes)) % len(images_ds)
+    trained = model_size(model)
+    counts = torch.bincount(ms.bucket_ids, minlength=len(buckets)).tolist()
+    card = protocol_card(images=images_label, masks=masks_label, buckets=buckets, n_per_bucket=counts, method=name,
+                         size=size, model_size=trained, strategy=strategy, device=str(dev),
+                         extra=[f"pairs:      mask i with image i mod {len(images_ds)} (each image meets masks of "
+                                f"every bucket)"])
+    preds, targets = [], []
+    with torch.no_grad():
+        for s in range(0, len(holes), batch_size):
+            x = torch.stack([images_ds[int(i)] for i in idx[s:s + batch_size]])
+            h = holes[s:s + batch_size]
+            preds.append(inpaint(model, x.to(dev), h.to(dev), size=trained, strategy=strategy, raw=True).float().cpu())
+            targets.append(x)
+    image = torch.cat(targets)
+    pred = composite(image, torch.cat(preds).clamp(0, 1), holes)
+    table = bucket_table(ms.ratios, evaluate(pred, image, holes), buckets, method=name)
+    quoted = published_for(method or name, images if isinstance(images, str) else None)
+    return table, card, published_table(quoted) if quoted else ""

@@ -28,7 +28,7 @@ from .edges import edges, grayscale
 from .folders import IMAGE_EXTENSIONS, ImageFolder, list_images
 from .paths import checkpoint_root, data_root, repo_root
 from .pairs import TrainingPairs
-from .loader import Prefetched
+from .loader import Prefetched, prefetch
 from .sources import PAPER_DATA, DataNotPrepared, DataPlan, plan_data
 from .sketches import CUFS, CUFSF, SketchPairs, pencil_sketch
 from .bank import (
@@ -56,6 +56,7 @@ __all__ = [
     "checkpoint_root",
     "TrainingPairs",
     "Prefetched",
+    "prefetch",
     "plan_data",
     "DataPlan",
     "DataNotPrepared",

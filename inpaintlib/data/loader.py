@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["Prefetched", "step_batch"]
+__all__ = ["Prefetched", "prefetch", "step_batch"]
 
 
 def step_batch(data: Callable, step: int, rank: int = 0, world_size: int = 1) -> Any:
@@ -39,6 +39,12 @@ def step_batch(data: Callable, step: int, rank: int = 0, world_size: int = 1) ->
     from ..train import shard_batch
 
     return shard_batch(data(step), rank, world_size)
+
+
+def prefetch(data: Callable, num_workers: int = 0, **kwargs) -> Callable:
+    """``Prefetched(data, num_workers, **kwargs)``, or ``data`` itself when ``num_workers`` is 0
+    (e.g. ``prefetch(pairs, profile.num_workers)`` in a chapter's training cell)."""
+    return Prefetched(data, num_workers, **kwargs) if num_workers else data
 
 
 class _Steps(Dataset):

@@ -197,6 +197,12 @@ class DataPlan:
             return None
         return f"images: {self.images_label}; masks: {self.masks_label}"
 
+    def config(self) -> dict:
+        """What a phase's checkpoint config records about its data: ``{}`` for the default
+        data, else ``{"data": self.tag()}``."""
+        tag = self.tag()
+        return {"data": tag} if tag else {}
+
     def mask_kind(self) -> Optional[str]:
         """The generator kind, or ``None`` when holes come from files."""
         return self.masks if isinstance(self.masks, str) else None

@@ -55,17 +55,15 @@ def plan_for(method: str, profile, size: int, data, seed: int, default_masks: st
 def with_workers(data: Callable, profile, num_workers: Optional[int] = None) -> Callable:
     """``data`` computed ahead in the profile's number of worker processes
     (:class:`~inpaintlib.data.Prefetched`), or as it is with none (the quick profile)."""
-    from ..data.loader import Prefetched
+    from ..data.loader import prefetch
 
-    n = getattr(profile, "num_workers", 0) if num_workers is None else int(num_workers)
-    return Prefetched(data, n) if n > 0 else data
+    return prefetch(data, getattr(profile, "num_workers", 0) if num_workers is None else int(num_workers))
 
 
 def data_config(plan) -> dict:
     """What a phase's checkpoint config records about its data: nothing for the book's
     default data (sample bank, the recipe's holes), else the plan's description."""
-    tag = plan.tag() if plan is not None else None
-    return {"data": tag} if tag else {}
+    return plan.config() if plan is not None else {}
 
 
 def paper_backbone(profile, backbone: str, paper_kind: str) -> str:

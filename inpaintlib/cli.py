@@ -144,15 +144,25 @@ def cmd_eval(args) -> int:
     if args.csv:
         check_output_path(args.csv, "scores.csv")  # before the evaluation, not after it
     _check_folder_arg(args.mask_dir, "--mask-dir", "the fixed mask set")
-    buckets = _buckets(args.buckets)
+    setting = {"images": "sample_bank" if args.images == "heldout" else args.images, "masks": args.masks,
+               "buckets": _buckets(args.buckets), "split": args.split}
+    quoted_for = args.method
+    if args.paper_protocol:
+        from .data.sources import PAPER_DATA
+
+        if args.paper_protocol not in PAPER_DATA:
+            raise UserError(f"--paper-protocol takes a method: {', '.join(PAPER_DATA)}")
+        setting = PAPER_DATA[args.paper_protocol].evaluation()
+        quoted_for = args.paper_protocol
+        print(f"the {args.paper_protocol} paper's protocol: {setting['images']} {setting['split']} split, "
+              f"{setting['masks']} masks")
     model, name = _resolve_method(args.method)
     dev = torch.device("cpu") if name in _baseline_names() else device(args.device)
     if hasattr(model, "to"):
         model = model.to(dev)
     table, card, quoted = evaluate_protocol(
-        model, name, images="sample_bank" if args.images == "heldout" else args.images, masks=args.masks,
-        size=args.size, n=args.n, buckets=buckets, split=args.split, seed=args.seed, device=dev,
-        batch_size=args.batch_size, invert_masks=args.invert_mask, mask_dir=args.mask_dir, method=args.method)
+        model, name, size=args.size, n=args.n, seed=args.seed, device=dev, batch_size=args.batch_size,
+        invert_masks=args.invert_mask, mask_dir=args.mask_dir, method=quoted_for, **setting)
     print(card)
     print(table.to_markdown() if hasattr(table, "to_markdown") else table)
     if quoted:
@@ -359,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a mask kind for a generated fixed set (free_form, rectangle, dense_points), 'nvidia' (the "
                         "NVIDIA test masks) or a folder of PNG masks (white = hole): the first --n per bucket")
     e.add_argument("--invert-mask", action="store_true", help="the mask files mark holes in black")
+    e.add_argument("--paper-protocol", default=None, metavar="METHOD",
+                   help="evaluate the way METHOD's paper does (pconv, ctsdg: the NVIDIA test masks; its dataset's "
+                        "test split and buckets), replacing --images, --masks, --split and --buckets")
     e.add_argument("--mask-dir", default=None, help="keep a generated fixed mask set in this folder")
     e.add_argument("--n", type=int, default=8, help="masks per bucket")
     e.add_argument("--size", type=int, default=128)

@@ -299,3 +299,11 @@ def test_cli_eval_on_a_test_split_with_mask_files_prints_protocol_and_quotes(dat
                    "--n", "1"])
     out = capsys.readouterr().out
     assert rc == 0 and "their numbers, not ours" in out and "38.04" in out and "MindSpore" in out
+
+
+def test_cli_eval_with_the_papers_protocol(data_env, capsys):
+    rc = cli.main(["eval", "--method", "telea", "--paper-protocol", "ctsdg", "--size", "64", "--n", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "CelebA test split" in out and "NVIDIA irregular masks, test split" in out and "38.04" in out
+    assert cli.main(["eval", "--method", "telea", "--paper-protocol", "deepfill"]) == 2

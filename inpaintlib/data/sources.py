@@ -54,19 +54,34 @@ class PaperData:
     images: Tuple[str, ...]
     masks: str
     source: str
+    #: how the paper evaluates: its test masks (``"nvidia"``: the NVIDIA test set) and buckets
+    eval_masks: str = "free_form"
+    buckets: str = "ctsdg"
+
+    def evaluation(self) -> dict:
+        """The paper's evaluation protocol as :func:`inpaintlib.protocols.evaluate_protocol`
+        keywords: ``images`` (its first dataset, test split), ``masks``, ``buckets``."""
+        from ..masks import CTSDG_BUCKETS, PCONV_BUCKETS
+
+        return {"images": self.images[0], "masks": self.eval_masks, "split": "test",
+                "buckets": {"ctsdg": CTSDG_BUCKETS, "pconv": PCONV_BUCKETS}[self.buckets]}
 
 
 PAPER_DATA = {
     "ctsdg": PaperData(("celeba",), "nvidia",
                        "Guo et al. 2021 §4.1: CelebA (centre 178×178 crop → 256 px, as the authors' loader and "
-                       "its MindSpore port) with the NVIDIA irregular masks"),
+                       "its MindSpore port) with the NVIDIA irregular masks; tested on the CelebA test split with "
+                       "the NVIDIA test masks in 0-20/20-40/40-60 % buckets", eval_masks="nvidia", buckets="ctsdg"),
     "pconv": PaperData(("places2",), "nvidia",
                        "Liu et al. 2018 §4: Places2 (random crops at 256 px) with the NVIDIA irregular masks, "
-                       "augmented by dilation, rotation and cropping"),
+                       "augmented by dilation, rotation and cropping; tested with the NVIDIA test masks in six "
+                       "buckets from 1 to 60 %", eval_masks="nvidia", buckets="pconv"),
     "gmcnn": PaperData(("places2", "celeba_hq"), "rectangle",
-                       "Wang et al. 2018 §4: Places2 and CelebA-HQ (among others) with random rectangles"),
+                       "Wang et al. 2018 §4: Places2 and CelebA-HQ (among others) with random rectangles",
+                       eval_masks="rectangle"),
     "clmser": PaperData(("celeba_hq",), "dense_points",
-                        "Huang et al. (CLmser) and its released code: CelebA-HQ at 256 px with point-shaped holes"),
+                        "Huang et al. (CLmser) and its released code: CelebA-HQ at 256 px with point-shaped holes",
+                        eval_masks="dense_points"),
 }
 
 #: prepared dataset name -> (the data_scripts command that prepares it, a short description)

@@ -319,11 +319,26 @@ def cmd_info(args) -> int:
         from .data import data_root
 
         print(f"data root: {data_root()}")
+        print("  " + "; ".join(_prepared_data()))
     except ImportError:
         pass
     print(f"baselines: {', '.join(_baseline_names())}")
     print(f"models: {', '.join(model_names()) or '-'}   recipes: {', '.join(recipe_names()) or '-'}")
     return 0
+
+
+def _prepared_data() -> list:
+    """One entry per dataset the recipes can read: prepared (with its size) or not."""
+    from .data.sources import DATASETS, DataNotPrepared, open_images, open_masks
+
+    out = []
+    for name in DATASETS:
+        try:
+            ds, _ = (open_masks("nvidia", 64, "test") if name == "nvidia" else open_images(name, 64, "test"))
+            out.append(f"{name}: prepared ({len(ds):,} test items)")
+        except (DataNotPrepared, OSError, ValueError):
+            out.append(f"{name}: not prepared")
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

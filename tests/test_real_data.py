@@ -307,3 +307,9 @@ def test_cli_eval_with_the_papers_protocol(data_env, capsys):
     assert rc == 0, out
     assert "CelebA test split" in out and "NVIDIA irregular masks, test split" in out and "38.04" in out
     assert cli.main(["eval", "--method", "telea", "--paper-protocol", "deepfill"]) == 2
+
+
+def test_cli_info_lists_what_is_prepared(data_env, capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "celeba: prepared (3 test items)" in out and "nvidia: prepared (10 test items)" in out

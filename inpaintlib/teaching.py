@@ -1,7 +1,8 @@
 """Tools for teaching from the book: student copies of the chapter notebooks.
 
-Used by the workshop guide. A code cell tagged ``solution`` is an exercise's answer; a
-student copy replaces it with an exercise stub (the same tags minus ``solution``, plus
+Used by the workshop guide. A code cell tagged ``solution`` is an exercise's answer (also tagged
+``hide-cell``, so the HTML book folds it away until the reader opens it); a student copy
+replaces it with an exercise stub (the same tags minus ``solution`` and the hiding tags, plus
 ``exercise``) and clears every output, so students start from a clean notebook::
 
     make student                                  # all chapters → _build/student/
@@ -21,6 +22,9 @@ __all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "STUB", "student_notebook", "write_st
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+#: Tags that fold a solution away in the HTML book (``hide-cell``: code and output behind a
+#: "Show the solution" button); a student copy drops them, since the stub is the student's to write.
+HIDE_TAGS = ("hide-input", "hide-output", "hide-cell")
 #: What a solution cell becomes in a student copy: it fails clearly when run, so a
 #: student sees at once which cell is theirs to write.
 STUB = ("# Exercise: write your solution here (the task is in the text above), then run the cell.\n"
@@ -43,8 +47,9 @@ def student_notebook(nb: dict) -> tuple[dict, int]:
         tags = list(cell.get("metadata", {}).get("tags", []))
         if SOLUTION_TAG in tags:
             n += 1
-            tags = [t for t in tags if t not in (SOLUTION_TAG, "hide-input")] + [EXERCISE_TAG]
+            tags = [t for t in tags if t not in (SOLUTION_TAG, *HIDE_TAGS)] + [EXERCISE_TAG]
             cell["metadata"]["tags"] = tags
+            cell["metadata"].pop("mystnb", None)      # the "Show the solution" button's labels
             cell["source"] = STUB
         cell["outputs"] = []
         cell["execution_count"] = None

@@ -59,3 +59,35 @@ def test_every_cited_key_is_in_the_bibliography():
              for k in group.split(",")}
     assert cited, "no citations found"
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def _solution_code_blocks():
+    for name in METHOD_CHAPTERS:
+        for c in cells(name):
+            s = text(c)
+            if c["cell_type"] == "markdown" and ":class: dropdown" in s:
+                for i, block in enumerate(re.findall(r"```python\n(.*?)```", s, re.S)):
+                    yield pytest.param(block, id=f"{name}-{c['id']}-{i}")
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("block", list(_solution_code_blocks()))
+def test_code_in_folded_solutions_runs(block, capsys):
+    """The code a reader pastes from a folded solution runs, and prints what its comments say."""
+    exec(compile(block, "<solution>", "exec"), {"__name__": "__solution__"})
+    printed = capsys.readouterr().out.split()
+    expected = [tok for line in block.splitlines() if "# " in line and line.lstrip().startswith("print(")
+                for tok in line.split("# ", 1)[1].split()]
+    for tok in expected:
+        try:
+            value = float(tok)
+        except ValueError:
+            continue
+        assert any(_close(p, value) for p in printed), f"expected {tok} among the printed values {printed}"
+
+
+def _close(printed: str, value: float) -> bool:
+    try:
+        return abs(float(printed) - value) <= 0.01 * max(1.0, abs(value))
+    except ValueError:
+        return False

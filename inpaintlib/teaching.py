@@ -3,7 +3,9 @@
 Used by the workshop guide. A code cell tagged ``solution`` is an exercise's answer (also tagged
 ``hide-cell``, so the HTML book folds it away until the reader opens it); a student copy
 replaces it with an exercise stub (the same tags minus ``solution`` and the hiding tags, plus
-``exercise``) and clears every output, so students start from a clean notebook::
+``exercise``) and clears every output, so students start from a clean notebook. The folded
+solutions and answers of markdown exercises and quizzes become one-line pointers (JupyterLab
+would show them unfolded)::
 
     make student                                  # all chapters → _build/student/
     python -m inpaintlib.teaching book _build/student
@@ -13,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 __all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "STUB", "student_notebook", "write_student_copies",
-           "solution_leaks", "main"]
+           "solution_leaks", "strip_folded_answers", "main"]
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
@@ -33,6 +36,21 @@ STUB = ("# Exercise: write your solution here (the task is in the text above), t
 PathLike = Union[str, os.PathLike]
 
 
+#: A folded answer in a markdown cell: ``:::{admonition} Solution`` (or ``Answer``) with
+#: ``:class: dropdown``, up to its closing ``:::`` at the same indentation.
+_FOLDED = re.compile(r"^([ \t]*):::\{admonition\} (Solution|Answer)[ \t]*\n\1:class: dropdown[ \t]*\n"
+                     r".*?^\1:::[ \t]*$", re.M | re.S)
+
+
+def strip_folded_answers(text: str) -> tuple[str, int]:
+    """Replace every folded solution or answer of a markdown cell by a one-line pointer.
+
+    JupyterLab shows MyST admonitions as plain text, so a student copy would print the
+    answers right under the questions; the HTML book keeps them folded. Returns the new
+    text and the number of answers removed."""
+    return _FOLDED.subn(lambda m: f"{m.group(1)}*{m.group(2)}: folded under this question in the HTML book.*", text)
+
+
 def student_notebook(nb: dict) -> tuple[dict, int]:
     """Return a student copy of a notebook (as parsed JSON) and the number of exercises.
 
@@ -42,6 +60,11 @@ def student_notebook(nb: dict) -> tuple[dict, int]:
     out = json.loads(json.dumps(nb))  # deep copy, JSON types only
     n = 0
     for cell in out.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            text = "".join(cell.get("source", ""))
+            stripped, k = strip_folded_answers(text)
+            if k:
+                cell["source"] = stripped
         if cell.get("cell_type") != "code":
             continue
         tags = list(cell.get("metadata", {}).get("tags", []))

@@ -91,3 +91,22 @@ def _close(printed: str, value: float) -> bool:
         return abs(float(printed) - value) <= 0.01 * max(1.0, abs(value))
     except ValueError:
         return False
+
+
+def test_student_copies_replace_folded_answers_by_a_pointer():
+    from inpaintlib.teaching import strip_folded_answers
+
+    for name in METHOD_CHAPTERS:
+        nb = json.loads((ROOT / "book" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        copy, _ = student_notebook(nb)
+        folded = sum(len(DROPDOWN.findall(text(c))) for c in nb["cells"] if c["cell_type"] == "markdown")
+        left = "".join(text(c) for c in copy["cells"] if c["cell_type"] == "markdown")
+        assert folded and ":class: dropdown" not in left, name
+        assert left.count("folded under this question in the HTML book") == folded, name
+        for a, b in zip(nb["cells"], copy["cells"]):       # questions and other text are kept
+            if a["cell_type"] == "markdown" and ":class: dropdown" not in text(a):
+                assert text(a) == text(b)
+    # an indented answer (a quiz item) keeps its indentation; code fences inside are removed with it
+    src = "1. Why?\n\n   :::{admonition} Answer\n   :class: dropdown\n   Because.\n   ```python\n   x = 1\n   ```\n   :::\n\nNext."
+    out, n = strip_folded_answers(src)
+    assert n == 1 and out == "1. Why?\n\n   *Answer: folded under this question in the HTML book.*\n\nNext."

@@ -13,7 +13,8 @@ inpaintlib's convention for mask files. The test set holds 12,000 masks in 6 hol
 buckets, (0.01,0.1] … (0.5,0.6], of 2,000 masks each (the release page describes 1,000 with and
 1,000 without a border constraint per bucket; which files are which is not verified here, so
 compute the hole ratio from the pixels rather than trusting file numbers). The training masks are raw: the paper binarises them at
-0.6 and augments them (random dilation by 9–49 px, translation, rotation, cropping); that is the
+0.6 and augments them (random dilation by 5–47 px per the first author's project page
+http://masc.cs.gmu.edu/wiki/partialconv, translation, rotation, cropping); that is the
 mask reader's job, not this script's.
 
 Sources (https://nv-adlr.github.io/publication/partialconv-inpainting): the release page's Dropbox

@@ -737,11 +737,13 @@ class MaskFolder(Dataset):
     NVIDIA's page). Pass ``invert=True`` for folders where black marks the hole.
 
     Augmentation (``augment=True``), following the paper's description (Liu et al. 2018,
-    §4.1: "random dilation, rotation and cropping"; the dilation range is this library's
-    choice, as the paper gives none), in this order on the mask at its file resolution:
+    §4.1: "random dilation, rotation and cropping"; the paper gives no range for the
+    dilation, the first author's project page for the paper, http://masc.cs.gmu.edu/wiki/partialconv,
+    asks for "random dilation (5~47 pixels)" of the training masks, which are 512 px), in
+    this order on the mask at its file resolution:
 
     1. dilation of the holes with an elliptical kernel whose size is drawn uniformly from
-       ``dilation=(9, 49)`` pixels at ``reference_size=512`` px and scaled to the file's
+       ``dilation=(5, 47)`` pixels at ``reference_size=512`` px and scaled to the file's
        size (made odd; 1 = none);
     2. rotation by a uniform angle in ``±rotation`` degrees (default 180: any angle;
        corners that enter from outside are known pixels);
@@ -764,7 +766,7 @@ class MaskFolder(Dataset):
 
     def __init__(self, folder: Union[str, os.PathLike], size: SizeLike = 256, augment: bool = False,
                  threshold: float = 0.6, seed: int = 0, invert: bool = False,
-                 dilation: Sequence[float] = (9, 49), rotation: float = 180.0,
+                 dilation: Sequence[float] = (5, 47), rotation: float = 180.0,
                  crop_scale: Sequence[float] = (0.5, 1.0), reference_size: int = 512):
         if not isinstance(augment, bool):
             raise ValueError(f"augment must be True, False or None, got {augment!r}")
@@ -864,7 +866,7 @@ class NvidiaMasks(MaskFolder):
 
     def __init__(self, root: Union[str, os.PathLike, None] = None, size: SizeLike = 256, split: str = "train",
                  augment: Optional[bool] = None, threshold: float = 0.6, seed: int = 0,
-                 invert: bool = False, dilation: Sequence[float] = (9, 49),
+                 invert: bool = False, dilation: Sequence[float] = (5, 47),
                  rotation: float = 180.0, crop_scale: Sequence[float] = (0.5, 1.0),
                  reference_size: int = 512):
         if split not in ("train", "test"):

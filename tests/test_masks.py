@@ -447,7 +447,7 @@ def test_nvidia_dilation_kernel_size(tmp_path):
     arr = np.zeros((64, 64), np.uint8)
     arr[31, 29] = 255
     write_png(tmp_path / "train" / "dot.png", arr)
-    # dilation of 9–49 px at 512 px, scaled: (18, 18) at reference 128 → 9 px at 64 px
+    # a dilation range given at a reference size is scaled: (18, 18) at reference 128 → 9 px at 64 px
     ds = NvidiaMasks(tmp_path, size=64, dilation=(18, 18), reference_size=128, rotation=0,
                      crop_scale=(1, 1))
     hole = ds[0][0].numpy() > 0

@@ -26,7 +26,7 @@ paper      256 px 1     1     26,800   1e-4 / 2e-4   CUFS: 100 epochs × 268 pai
 ========== ====== ===== ===== ======== ============= =====================================
 
 The quick profile keeps the ratio of the learning rates but quadruples them, so that a
-few minutes of CPU (160 steps) show learning (the chapter prints this), and trains on one CPU thread. The original keeps, every epoch, the checkpoint with the best FID **on the test
+160 CPU steps show learning (the chapter prints this), and trains on one CPU thread. The original keeps, every epoch, the checkpoint with the best FID **on the test
 set**; this recipe keeps the last one (selection on test data would flatter the numbers).
 """
 from __future__ import annotations

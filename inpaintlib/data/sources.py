@@ -140,7 +140,8 @@ def open_images(spec: Union[str, PathLike, Dataset], size: int, split: str = "tr
             crop = "random-resized crops" if split == "train" else "resized"
             return ds, f"Places2 {split} list ({len(ds):,} images, {crop} to {size} px) from {ds.root}"
         except (FileNotFoundError, ValueError) as err:
-            raise DataNotPrepared(f"{DATASETS[spec][1]} is not prepared ({err}); prepare it with "
+            reason = str(err).split("; run `python data_scripts/")[0]   # the command follows once
+            raise DataNotPrepared(f"{DATASETS[spec][1]} is not prepared ({reason}); prepare it with "
                                   f"`{DATASETS[spec][0]}`") from err
     if _is_folder_spec(spec):
         crop = "random" if split == "train" else "center"

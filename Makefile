@@ -77,6 +77,11 @@ $(JS_STATIC)/.stamp: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 	rm -rf $(JS_STATIC) && mkdir -p $(JS_STATIC)/mathjax
 	cp $(JS_DIR)/node_modules/requirejs/require.js $(JS_STATIC)/
 	cp $(JS_DIR)/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(JS_STATIC)/
+	# the Font Awesome files the widget manager's CSS asks for, beside embed-amd.js (its public path)
+	cp $(JS_DIR)/node_modules/@jupyter-widgets/html-manager/dist/*.woff2 \
+	   $(JS_DIR)/node_modules/@jupyter-widgets/html-manager/dist/*.woff \
+	   $(JS_DIR)/node_modules/@jupyter-widgets/html-manager/dist/*.ttf \
+	   $(JS_DIR)/node_modules/@jupyter-widgets/html-manager/dist/*.eot $(JS_STATIC)/
 	cp -r $(JS_DIR)/node_modules/mathjax/es5/tex-mml-chtml.js $(JS_DIR)/node_modules/mathjax/es5/output $(JS_STATIC)/mathjax/
 	@touch $@
 

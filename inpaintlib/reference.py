@@ -393,12 +393,19 @@ def show_reference(method: str, live: Optional[nn.Module] = None, live_label: st
         try:
             from IPython.display import Markdown, display as show
 
-            show(Markdown(f"**{line}**\n\nPSNR (dB, mean ± standard error over {EVAL_PER_BUCKET} held-out "
-                          f"pairs per bucket, composited; from the model's card):\n\n{table}"))
+            show(Markdown(scores_markdown(table, line)))
         except ImportError:  # pragma: no cover
             print(line)
             print(table)
     return fig, table, line
+
+
+def scores_markdown(table: str, line: str) -> str:
+    """A reference model's provenance line and score table (the ``table`` and ``line`` that
+    :func:`show_reference` returns) as the Markdown it displays. Chapters that show the figure
+    in one cell (so it gets a numbered caption) display this in the next."""
+    return (f"**{line}**\n\nPSNR (dB, mean ± standard error over {EVAL_PER_BUCKET} held-out "
+            f"pairs per bucket, composited; from the model's card):\n\n{table}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

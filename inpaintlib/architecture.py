@@ -211,15 +211,15 @@ def clmser_figure(model, size: int = 256):
         dst = (xr, y(l - 1) - h / 2)
         _arrow(ax, src, dst, rad=0.0 if l < rows - 1 else 0.15,
                label=f"k{l}{prime}ᵀ: {kern[l][0]}→{kern[l][1]}, ×2",
-               label_xy=(xr - 0.12, (y(l) + y(l - 1)) / 2 + (0.0 if l < rows - 1 else 0.25)), ha="right")
+               label_xy=((xr - 0.12, (y(l) + y(l - 1)) / 2) if l < rows - 1 else (xr - 1.3, y(rows - 1) + 0.05)),
+               ha="right" if l < rows - 1 else "left")
     _arrow(ax, (xr, y(0) + h / 2), (xr, 1.0 - h / 2), label=f"k0{prime}ᵀ: {kern[0][0]}→{kern[0][1]}",
            label_xy=(xr - 0.12, 0.5), ha="right")
     # DCW: the kernel on the left is the kernel on the right
     if model.dcw:
-        for l in range(n):
+        for l in range(n - 1):         # k6's transpose is the curve at the bottom
             ym = (tops[l] + tops[l + 1]) / 2 if l > 0 else 0.5
-            _arrow(ax, (xl + 1.55, ym), (xr - 1.55, ym if l < n - 1 else ym + 0.25), color=DCW_C, ls=":",
-                   style="<->", lw=0.8)
+            _arrow(ax, (xl + 1.55, ym), (xr - 1.55, ym), color=DCW_C, ls=":", style="<->", lw=0.8)
         ax.text((xl + xr) / 2, 0.62, "DCW: one kernel, used forward and transposed", color=DCW_C,
                 fontsize=7, ha="center")
     # DPN: the paired encoder feature enters the decoder
@@ -375,7 +375,7 @@ def gmcnn_figure(model, size: int = 256, global_critic=None, local_critic=None, 
     _box(ax, 7.2, yk, 4.3, 0.72, f"local critic (the hole's box, resized to {local_critic.in_size}×{local_critic.in_size})\n"
          + critic_text("l", local_critic), CRITIC, fontsize=7)
     _arrow(ax, (xc - 0.5, 1.15 - 0.28), (2.6 + 1.2, yk + 0.36), rad=-0.15, color="#777777",
-           label="completed image", label_xy=(5.0, 0.75), ha="center")
+           label="completed image", label_xy=(6.6, 0.62), ha="center")
     _arrow(ax, (xc, 1.15 - 0.28), (7.2 + 1.0, yk + 0.36), color="#777777")
     ax.text(0.05, yk + 0.62, "bar height = side of the map; number above = channels", fontsize=6.5, color="#555555")
     return _finish(fig, ax, (0.0, 10.4), (-0.45, 5.6))
@@ -405,9 +405,9 @@ def ctsdg_figure(model, size: Optional[int] = None):
     image, hole = _probe(model, size)
     shapes = trace(model, mods, lambda: model(image, hole, return_aux=True))
 
-    fig, ax = _figure(10.6, 5.4)
+    fig, ax = _figure(10.6, 5.8)
     yt, ys, step, x0 = 3.55, 1.25, 0.42, 1.55
-    ax.text(5.3, 5.15, f"CTSDG generator · {L} levels per stream · width ×{model.width:g} · "
+    ax.text(5.3, 5.6, f"CTSDG generator · {L} levels per stream · width ×{model.width:g} · "
             f"{parameter_count(model):,} parameters · {size} px input", ha="center", fontsize=9, weight="bold")
     _box(ax, 0.55, yt, 0.95, 0.62, f"image\n{_chw((3, size, size))}", IO, fontsize=7)
     _box(ax, 0.55, ys, 0.95, 0.62, f"edge+gray\n{_chw((2, size, size))}", IO, fontsize=7)
@@ -439,7 +439,7 @@ def ctsdg_figure(model, size: Optional[int] = None):
     _arrow(ax, (xs_enc[-1] + 0.12, yt - 0.1), (xs_dec[0] - 0.12, ys + 0.1), color=CROSS_C, lw=1.2)
     ax.text((xs_enc[-1] + xs_dec[0]) / 2, (yt + ys) / 2, "cross", color=CROSS_C, fontsize=7, ha="center",
             va="center", bbox=dict(fc="white", ec="none", pad=0.5))
-    ax.text((xs_enc[0] + xs_dec[-1]) / 2, yt + 1.0, "grey arcs: skips within a stream (features ⊕ masks)",
+    ax.text((xs_enc[0] + xs_dec[-1]) / 2, yt + 1.55, "grey arcs: skips within a stream (features ⊕ masks)",
             fontsize=6.5, ha="center", color="#777777")
     # heads
     xh = xs_dec[-1] + 0.85
@@ -468,7 +468,7 @@ def ctsdg_figure(model, size: Optional[int] = None):
     _arrow(ax, (xb + 0.63, (yt + ys) / 2 - 0.7), (xf - 0.7, 1.25), color="#777777", ls="--")
     ax.text(xf, 0.55, "CFA: region affinity (attention over\nthe map's own patches) + 4 dilations",
             fontsize=6.2, ha="center", va="top", color="#555555")
-    return _finish(fig, ax, (0.0, max(10.6, xf + 0.8)), (-0.1, 5.4))
+    return _finish(fig, ax, (0.0, max(10.6, xf + 0.8)), (-0.1, 5.8))
 
 
 # ---------------------------------------------------------------------------------------
@@ -518,18 +518,19 @@ def sc_lmser_figure(model, size: int = 256, dx=None, dy=None):
          fontsize=7)
     _arrow(ax, (3.35, yl - 0.31), (3.35, yd + 0.31), color="#777777")
     _arrow(ax, (8.75, yl - 0.31), (8.75, yd + 0.31), color="#777777")
-    _box(ax, 0.75, yd, 1.5, 0.62, "y (sketch)\n" + _chw((1, size, size)), IO, fontsize=7)
-    _box(ax, 5.95, yd, 1.5, 0.62, "F(y)\n" + _chw(fshapes["Fout"]), ENC, fontsize=7)
-    _arrow(ax, (0.75 + 0.76, yd - 0.12), (5.95 - 0.76, yd - 0.12), label="F", label_xy=(2.0, yd - 0.3), fontsize=9,
+    y3 = 2.85
+    _box(ax, 0.75, y3, 1.5, 0.62, "y (sketch)\n" + _chw((1, size, size)), IO, fontsize=7)
+    _box(ax, 5.95, y3, 1.5, 0.62, "F(y)\n" + _chw(fshapes["Fout"]), ENC, fontsize=7)
+    _arrow(ax, (0.75 + 0.76, y3), (5.95 - 0.76, y3), label="F", label_xy=(3.35, y3 + 0.17), fontsize=9,
            label_color="#000000")
-    _box(ax, 5.95, yd - 0.85, 2.2, 0.55, "Dx(y, ·) vs Dx(y, x)\n+ 10·|F(y) − x|₁", CRITIC, fontsize=7)
-    _arrow(ax, (5.95, yd - 0.31), (5.95, yd - 0.85 + 0.28), color="#777777")
+    _box(ax, 8.75, y3, 2.5, 0.55, "Dx(y, ·) vs Dx(y, x)\n+ 10·|F(y) − x|₁", CRITIC, fontsize=7)
+    _arrow(ax, (5.95 + 0.76, y3), (8.75 - 1.25, y3), color="#777777")
     chans = "·".join(str(dshape[f"c{i}"][0]) for i in range(len(dconv)))
-    ax.text(0.1, yd - 0.85, f"Dx, Dy: PatchGAN on (condition ⊕ candidate), 4 channels\n4×4 convs → {chans} → "
+    ax.text(0.1, 2.3, f"Dx, Dy: PatchGAN on (condition ⊕ candidate), 4 channels\n4×4 convs → {chans} → "
             f"{_chw(dshape[f'c{len(dconv) - 1}'])} logits (LSGAN)", fontsize=6.8, va="center")
     # G's inside
-    yg, step, x0 = 1.15, 0.62, 1.4
-    ax.text(0.1, yg + 1.15, f"inside G (F is the same with 1 input and 3 output channels): Lmser with paired levels "
+    yg, step, x0 = 0.75, 0.62, 1.4
+    ax.text(0.1, yg + 1.2, f"inside G (F is the same with 1 input and 3 output channels): Lmser with paired levels "
             "concatenated", fontsize=7.5, weight="bold")
     _box(ax, 0.55, yg, 0.75, 0.55, f"x\n{_chw((3, size, size))}", IO, fontsize=6.5)
     ne, nd = len(G.encoder), len(G.decoder)
@@ -546,12 +547,12 @@ def sc_lmser_figure(model, size: int = 256, dx=None, dy=None):
         ax.text(xd[i], yg + 0.62, str(s[0]), fontsize=6.5, ha="center")
         ax.text(xd[i], yg - 0.62, f"{s[-1]}²", fontsize=6.2, ha="center", color="#555555")
     for k in range(1, nd):              # decoder[k] reads concat(decoder[k−1], encoder[4 − k])
-        _arrow(ax, (xe[ne - 1 - k], yg + 0.45), (xd[k] - 0.1, yg + 0.45), color=DPN_C, lw=0.7, rad=-0.3)
+        _arrow(ax, (xe[ne - 1 - k], yg + 0.45), (xd[k] - 0.1, yg + 0.45), color=DPN_C, lw=0.7, rad=-0.18)
     _arrow(ax, (0.95, yg), (xe[0] - 0.16, yg))
     ax.text(xe[0], yg - 0.95, "ResBlockDown ×" + str(ne) + " (avg-pool /2)", fontsize=6.5, ha="left", color="#555555")
     ax.text(xd[0], yg - 0.95, "ResBlockUp ×" + str(nd) + " (nearest ×2); green: paired level ⊕", fontsize=6.5,
             ha="left", color="#555555")
-    return _finish(fig, ax, (0.0, 10.4), (-0.05, 5.95))
+    return _finish(fig, ax, (0.0, 10.4), (-0.45, 5.95))
 
 
 # ---------------------------------------------------------------------------------------

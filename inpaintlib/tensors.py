@@ -10,6 +10,13 @@ Taught in the intro chapter ("What is inpainting?").
 Every public function that takes an image and a hole validates them with
 :func:`validate`, which raises a :class:`ValueError` naming what is wrong instead of
 silently fixing it.
+
+**Validated once, at the boundary.** The checks of *values* (range, binary mask, NaN/Inf)
+read the whole tensor and, on a GPU, make the host wait for the device. So they run where
+data enters: the user's call, the CLI, the data pipeline. Code the package calls itself
+inside a training step (recipes, losses, the critics) passes ``check=False``: the
+type, shape, dtype and device checks still run (they read no values and cost nothing),
+the value checks are skipped.
 """
 from __future__ import annotations
 
@@ -62,17 +69,19 @@ def in_export_mode() -> bool:
     return _EXPORT_MODE
 
 
-def _check_finite(t: torch.Tensor, name: str) -> None:
-    if _EXPORT_MODE:
+def _check_finite(t: torch.Tensor, name: str, check: bool = True) -> None:
+    if _EXPORT_MODE or not check:
         return
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or Inf values")
 
 
-def validate_image(image: torch.Tensor, name: str = "image") -> torch.Tensor:
+def validate_image(image: torch.Tensor, name: str = "image", check: bool = True) -> torch.Tensor:
     """Check that ``image`` is a finite float ``B×3×H×W`` tensor in ``[0, 1]``.
 
-    Returns the tensor unchanged so the call can be used inline.
+    Returns the tensor unchanged so the call can be used inline. ``check=False`` keeps the
+    type and shape checks and skips those that read values (finite, in ``[0, 1]``): for
+    tensors the package made or validated itself (module docstring).
     """
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(image).__name__}")
@@ -87,17 +96,22 @@ def validate_image(image: torch.Tensor, name: str = "image") -> torch.Tensor:
         )
     if not image.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor in [0, 1], got dtype {image.dtype}")
+    if not check or _EXPORT_MODE:
+        return image
     values = image.detach()  # checks read values only; never part of the autograd graph
     _check_finite(values, name)
-    if values.numel() and not _EXPORT_MODE:
+    if values.numel():
         lo, hi = torch.aminmax(values)
         if float(lo) < 0.0 or float(hi) > 1.0:
             raise ValueError(f"{name} values must lie in [0, 1], got range [{float(lo):.4g}, {float(hi):.4g}]")
     return image
 
 
-def validate_hole(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
-    """Check that ``hole`` is a binary float ``B×1×H×W`` mask (1 = missing)."""
+def validate_hole(hole: torch.Tensor, name: str = "hole", check: bool = True) -> torch.Tensor:
+    """Check that ``hole`` is a binary float ``B×1×H×W`` mask (1 = missing).
+
+    ``check=False`` skips the checks that read values (binary, finite), as for
+    :func:`validate_image`."""
     if not isinstance(hole, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(hole).__name__}")
     if hole.dim() != 4:
@@ -111,9 +125,11 @@ def validate_hole(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
         )
     if not hole.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor of 0s and 1s, got dtype {hole.dtype}")
+    if not check or _EXPORT_MODE:
+        return hole
     values = hole.detach()
     _check_finite(values, name)
-    if values.numel() and not _EXPORT_MODE and not bool(((values == 0) | (values == 1)).all()):
+    if values.numel() and not bool(((values == 0) | (values == 1)).all()):
         bad = values[(values != 0) & (values != 1)]
         raise ValueError(
             f"{name} must be binary (0 = known, 1 = missing); found {bad.numel()} values "
@@ -122,15 +138,16 @@ def validate_hole(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
     return hole
 
 
-def validate(image: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def validate(image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate an ``(image, hole)`` pair and return it unchanged.
 
     Raises :class:`ValueError` for: wrong number of dimensions, wrong channel count,
     batch or spatial size mismatch, a non-binary mask, NaN/Inf, or pixel values
-    outside ``[0, 1]``; and for tensors on different devices.
+    outside ``[0, 1]``; and for tensors on different devices. ``check=False`` skips the
+    three checks that read values (non-binary, NaN/Inf, range) and keeps the others.
     """
-    validate_image(image)
-    validate_hole(hole)
+    validate_image(image, check=check)
+    validate_hole(hole, check=check)
     if image.shape[0] != hole.shape[0]:
         raise ValueError(
             f"image and hole batch sizes differ: {image.shape[0]} vs {hole.shape[0]}"

@@ -426,6 +426,15 @@ class Trainer:
         resume: resume from ``out_dir/last.pt`` if it exists when ``fit`` starts. A run
             that starts from step 0 replaces the ``log.csv`` it finds.
         config: a JSON-able dict stored in checkpoints and ``config.json``.
+        check_batch: ``check_batch(batch)`` raises a clear error for bad input; called on
+            every batch where it enters, *before* it moves to the device (on a host batch it
+            costs no device sync). Default: ``step_fn.check_batch`` when the step function
+            has one (the recipes' do: they validate ``(image, hole)`` here once, and their
+            models, critics and losses skip the value checks inside the step).
+
+    **Host syncs per step.** The loop itself reads one value per optimiser step: the
+    NaN/Inf guard's flag, so that no update is ever made from a non-finite loss or
+    gradient. Logged values stay on the device until a log row is written.
     """
 
     def __init__(
@@ -452,6 +461,7 @@ class Trainer:
         progress: bool = True,
         resume: bool = True,
         config: Optional[Mapping[str, Any]] = None,
+        check_batch: Optional[Callable[[Any], None]] = None,
     ):
         # --- names: models, optimizers, schedulers -------------------------------------
         if isinstance(models, nn.Module):
@@ -493,6 +503,7 @@ class Trainer:
             raise ValueError("sample_every is set but no sample_fn was given")
 
         self.step_fn = step_fn
+        self.check_batch = check_batch if check_batch is not None else getattr(step_fn, "check_batch", None)
         self.max_steps = int(max_steps)
         self.grad_clip = grad_clip
         self.channels_last = bool(channels_last)
@@ -715,6 +726,8 @@ class Trainer:
             while self.step < self.max_steps:
                 self._step_rng = _rng_state()  # so Ctrl-C can save the step's starting RNG
                 batch, position = next(batches)
+                if self.check_batch is not None:   # the boundary: checked once, on the host
+                    self.check_batch(batch)
                 batch = move_to(batch, self.device, self.channels_last)
                 with self.autocast():
                     logs = self.step_fn(self, batch)
@@ -834,9 +847,13 @@ class Trainer:
         if self.distributed and means:  # log the mean over all ranks, not rank 0's share
             import torch.distributed as dist
 
-            t = torch.tensor([float(v) for v in means.values()], device=self.device)
+            t = torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
+                             for v in means.values()])
             dist.all_reduce(t)
             means = dict(zip(means, (t / self.world_size).tolist()))
+        tensors = [k for k, v in means.items() if isinstance(v, torch.Tensor)]
+        if tensors:  # the step's tensors to the host in one copy: one device sync per log row
+            means.update(zip(tensors, torch.stack([means[k].to(self.device).reshape(()) for k in tensors]).tolist()))
         means = {k: float(v) for k, v in means.items()}
         row = {"step": self.step, **means, **self._lr_columns(), "time": round(self._elapsed_now(), 3)}
         self.last_logs = row

@@ -198,8 +198,10 @@ def test_each_update_moves_only_its_own_network():
     assert set(t.changed) == {"dy", "dx", "f", "g"}
     for name, changed in t.changed.items():
         assert changed == {k: k == name for k in models}, name
-    # the G step's loss (L_G1 + L_G2) sends gradients through F (and Dy), but neither moves
-    assert t.grads["g"]["f"] and t.grads["g"]["dy"] and t.grads["g"]["g"]
+    # the G step's loss (L_G1 + L_G2) passes through F and Dy, which are frozen for it: neither
+    # moves nor gets a weight gradient (the gradient still reaches G through F: next test)
+    assert t.grads["g"] == {"g": True, "f": False, "dy": False, "dx": False}
+    assert t.grads["f"] == {"g": False, "f": True, "dy": False, "dx": False}
     assert {"g_l1", "g2_l1", "f_l1", "d_y", "d_x"} <= set(logs)
 
 

@@ -27,21 +27,22 @@ LUMA_601 = (0.299, 0.587, 0.114)
 LUMA_709 = (0.2125, 0.7154, 0.0721)
 
 
-def _as_batch(image: torch.Tensor, fn: str) -> tuple:
+def _as_batch(image: torch.Tensor, fn: str, check: bool = True) -> tuple:
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"{fn}: expected a torch.Tensor, got {type(image).__name__}")
     if image.dim() == 3:
-        return validate_image(image.unsqueeze(0)), True
-    return validate_image(image), False
+        return validate_image(image.unsqueeze(0), check=check), True
+    return validate_image(image, check=check), False
 
 
-def grayscale(image: torch.Tensor, weights: str = "601") -> torch.Tensor:
+def grayscale(image: torch.Tensor, weights: str = "601", check: bool = True) -> torch.Tensor:
     """Luma of an RGB image in ``[0, 1]``: ``B×3×H×W → B×1×H×W`` (``3×H×W → 1×H×W``).
 
     ``weights="601"`` (default): ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601).
     ``weights="709"``: ``0.2125 R + 0.7154 G + 0.0721 B``, scikit-image's ``rgb2gray``.
+    ``check=False`` skips the image's value checks (a training step).
     """
-    x, single = _as_batch(image, "grayscale")
+    x, single = _as_batch(image, "grayscale", check)
     if weights == "601":
         w = LUMA_601
     elif weights == "709":

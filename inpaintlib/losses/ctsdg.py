@@ -126,10 +126,11 @@ class CTSDGLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
                 projected_image: torch.Tensor, projected_edge: torch.Tensor, target_edge: torch.Tensor,
-                fake_scores: Optional[torch.Tensor] = None, fake_edge: Optional[torch.Tensor] = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return ``(total, terms)``; see the class docstring."""
-        validate(target, hole)
+                fake_scores: Optional[torch.Tensor] = None, fake_edge: Optional[torch.Tensor] = None,
+                check: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return ``(total, terms)``; see the class docstring. ``check=False`` skips the
+        value checks of ``target`` and ``hole`` (a recipe's training step)."""
+        validate(target, hole, check=check)
         for name, t, c in (("pred", pred, 3), ("projected_image", projected_image, 3),
                            ("projected_edge", projected_edge, 1), ("target_edge", target_edge, 1)):
             want = (target.shape[0], c, *target.shape[-2:])

@@ -128,8 +128,9 @@ def _confidence(hole: torch.Tensor, g: torch.Tensor, iterations: int, padding: s
     return init                        # = conf in the hole, 1 on known pixels
 
 
-def _check_confidence_args(hole: torch.Tensor, kernel_size: int, iterations: int, padding: str) -> None:
-    validate_hole(hole)
+def _check_confidence_args(hole: torch.Tensor, kernel_size: int, iterations: int, padding: str,
+                           check: bool = True) -> None:
+    validate_hole(hole, check=check)
     if padding not in _PADDINGS:
         raise ValueError(f"padding must be one of {_PADDINGS}, got {padding!r}")
     if int(iterations) < 1:
@@ -206,9 +207,10 @@ class ConfidenceWeight(nn.Module):
         """The 2-D kernel ``G = g gᵀ`` (``k×k``, sums to 1)."""
         return torch.outer(self.g, self.g)
 
-    def forward(self, hole: torch.Tensor) -> torch.Tensor:
-        """Binary ``B×1×H×W`` hole mask (1 = missing) → ``M_w`` (no gradient)."""
-        _check_confidence_args(hole, self.kernel_size, self.iterations, self.padding)
+    def forward(self, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Binary ``B×1×H×W`` hole mask (1 = missing) → ``M_w`` (no gradient).
+        ``check=False``: the mask's values are trusted (a training step)."""
+        _check_confidence_args(hole, self.kernel_size, self.iterations, self.padding, check)
         dtype = torch.promote_types(hole.dtype, torch.float32)
         with torch.no_grad(), torch.autocast(device_type=hole.device.type, enabled=False):
             g = self.g.to(device=hole.device, dtype=dtype)
@@ -219,8 +221,8 @@ class ConfidenceWeight(nn.Module):
                 f"iterations={self.iterations}, padding={self.padding!r}")
 
 
-def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> None:
-    validate_hole(hole)
+def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, check: bool = True) -> None:
+    validate_hole(hole, check=check)
     for name, t in (("pred", pred), ("target", target)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -233,7 +235,7 @@ def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) 
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
-                        weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+                        weight: Optional[torch.Tensor] = None, check: bool = True) -> torch.Tensor:
     """GMCNN's confidence-driven reconstruction loss ``L_rec`` (float32 scalar)::
 
         completed = pred·hole + target·(1 − hole)
@@ -253,8 +255,9 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Te
         hole: binary ``B×1×H×W``, 1 = missing.
         weight: ``M_w`` (``B×1×H×W``, broadcast over channels); ``None`` computes
             :func:`confidence_weight` with the default settings.
+        check: ``False`` skips the mask's value checks (shapes are always checked).
     """
-    _check_pixels(pred, target, hole)
+    _check_pixels(pred, target, hole, check)
     if weight is None:
         weight = confidence_weight(hole)
     elif not isinstance(weight, torch.Tensor) or weight.dim() != 4 or weight.shape[1] != 1 \
@@ -267,7 +270,8 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Te
     return numerator / hole32.mean().clamp_min(torch.finfo(torch.float32).tiny)
 
 
-def known_region_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def known_region_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
+                      check: bool = True) -> torch.Tensor:
     """GMCNN's ``L_ae``, the L1 on known pixels (float32 scalar)::
 
         L_ae = mean|(1 − hole) ⊙ (pred − target)| / mean(1 − hole)
@@ -276,8 +280,9 @@ def known_region_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tens
     numerator, ``B·1·H·W`` mask pixels in the denominator. A batch with no known pixels
     gives 0. Like :func:`reconstruction_loss` it is the original's value for ``[-1, 1]``
     images (what the GMCNN recipe passes) and half of it for ``[0, 1]`` images.
+    ``check=False`` skips the mask's value checks.
     """
-    _check_pixels(pred, target, hole)
+    _check_pixels(pred, target, hole, check)
     known = 1.0 - hole.float()
     numerator = (known * (pred.float() - target.float())).abs().mean()
     return numerator / known.mean().clamp_min(torch.finfo(torch.float32).tiny)

@@ -435,9 +435,10 @@ class IDMRFLoss(nn.Module):
                 )
         return found
 
-    def layer_losses(self, gen_image: torch.Tensor, target_image: torch.Tensor) -> dict:
-        """``{layer: id_mrf(φ_l(gen), φ_l(target))}`` for every layer used (unweighted)."""
-        validate_image(target_image, "target_image")
+    def layer_losses(self, gen_image: torch.Tensor, target_image: torch.Tensor, check: bool = True) -> dict:
+        """``{layer: id_mrf(φ_l(gen), φ_l(target))}`` for every layer used (unweighted);
+        ``check=False`` skips the value checks of ``target_image`` (a training step)."""
+        validate_image(target_image, "target_image", check=check)
         if not isinstance(gen_image, torch.Tensor) or gen_image.shape != target_image.shape:
             shape = tuple(gen_image.shape) if isinstance(gen_image, torch.Tensor) else type(gen_image).__name__
             raise ValueError(f"gen_image must have the target's shape {tuple(target_image.shape)}, got {shape}")
@@ -447,10 +448,11 @@ class IDMRFLoss(nn.Module):
         return {n: id_mrf(f_g[n], f_t[n], eps=self.eps, h=self.h, chunk_size=self.chunk_size)
                 for n in f_g}
 
-    def forward(self, gen_image: torch.Tensor, target_image: torch.Tensor) -> torch.Tensor:
+    def forward(self, gen_image: torch.Tensor, target_image: torch.Tensor, check: bool = True) -> torch.Tensor:
         """Images ``B×3×H×W`` in ``[0, 1]`` (the generated one — GMCNN's PyTorch code passes
-        the completed local patch — and the ground truth) → the scalar ``L_mrf``."""
-        per_layer = self.layer_losses(gen_image, target_image)
+        the completed local patch — and the ground truth) → the scalar ``L_mrf``.
+        ``check=False``: the ground truth's values are trusted (a training step)."""
+        per_layer = self.layer_losses(gen_image, target_image, check)
         total = torch.zeros((), dtype=torch.float32, device=gen_image.device)
         for n in self.texture_layers:
             total = total + self.texture_weight * per_layer[n]

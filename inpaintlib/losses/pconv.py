@@ -40,8 +40,8 @@ PCONV_LOSS_WEIGHTS: dict[str, float] = {
 }
 
 
-def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> None:
-    validate_hole(hole)
+def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, check: bool = True) -> None:
+    validate_hole(hole, check=check)
     if pred.shape != target.shape:
         raise ValueError(
             f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}"
@@ -52,15 +52,17 @@ def _check_pixels(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) 
         )
 
 
-def valid_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """``mean|(1−hole)⊙(pred − target)|`` over all ``B·C·H·W`` elements (float32)."""
-    _check_pixels(pred, target, hole)
+def valid_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """``mean|(1−hole)⊙(pred − target)|`` over all ``B·C·H·W`` elements (float32);
+    ``check=False`` skips the mask's value checks."""
+    _check_pixels(pred, target, hole, check)
     return ((1.0 - hole) * (pred.float() - target.float())).abs().mean()
 
 
-def hole_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """``mean|hole⊙(pred − target)|`` over all ``B·C·H·W`` elements (float32)."""
-    _check_pixels(pred, target, hole)
+def hole_loss(pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """``mean|hole⊙(pred − target)|`` over all ``B·C·H·W`` elements (float32);
+    ``check=False`` skips the mask's value checks."""
+    _check_pixels(pred, target, hole, check)
     return (hole * (pred.float() - target.float())).abs().mean()
 
 
@@ -109,11 +111,13 @@ class PConvLoss(nn.Module):
                              else None)
         self.calibration = describe_calibration(backbone, self.layer_scales)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, check: bool = True
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``pred``: raw network output ``B×3×H×W``; ``target``: the ground truth in
-        ``[0, 1]``; ``hole``: ``B×1×H×W``, 1 = missing. Returns ``(total, terms)``."""
-        validate(target, hole)
+        ``[0, 1]``; ``hole``: ``B×1×H×W``, 1 = missing. Returns ``(total, terms)``.
+        ``target`` and ``hole`` are checked once here (values too unless ``check=False``,
+        as in a recipe's training step); the terms do not check again."""
+        validate(target, hole, check=check)
         if not isinstance(pred, torch.Tensor) or pred.shape != target.shape:
             shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else type(pred).__name__
             raise ValueError(f"pred must have the target's shape {tuple(target.shape)}, got {shape}")
@@ -123,9 +127,9 @@ class PConvLoss(nn.Module):
 
         terms: dict[str, torch.Tensor] = {}
         if w["valid"]:
-            terms["valid"] = valid_loss(pred, target, hole)
+            terms["valid"] = valid_loss(pred, target, hole, check=False)
         if w["hole"]:
-            terms["hole"] = hole_loss(pred, target, hole)
+            terms["hole"] = hole_loss(pred, target, hole, check=False)
 
         want_out = bool(w["perceptual"] or w["style_out"])
         want_comp = bool(w["perceptual"] or w["style_comp"])
@@ -146,7 +150,7 @@ class PConvLoss(nn.Module):
             if w["style_comp"]:
                 terms["style_comp"] = style_loss(f_comp, f_gt, sc.get("style_comp"))
         if w["tv"]:
-            terms["tv"] = tv_loss(comp, hole)
+            terms["tv"] = tv_loss(comp, hole, check=False)
 
         total = torch.zeros((), dtype=torch.float32, device=pred.device)
         for k, v in terms.items():

@@ -103,7 +103,7 @@ def dilate_hole(hole: torch.Tensor, pixels: int = 1) -> torch.Tensor:
     return F.max_pool2d(hole, kernel_size=k, stride=1, padding=pixels)
 
 
-def tv_loss(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def tv_loss(comp: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
     """Total-variation smoothing on the 1-pixel dilated hole region ``P``.
 
     ``P = dilate_hole(hole)`` (3×3 square dilation). A difference between two
@@ -122,8 +122,9 @@ def tv_loss(comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     Args:
         comp: the composite ``B×C×H×W`` (``hole·out + (1−hole)·gt``), ``H, W ≥ 2``.
         hole: ``B×1×H×W`` binary, 1 = missing.
+        check: ``False`` skips the mask's value checks (shapes are always checked).
     """
-    validate_hole(hole)
+    validate_hole(hole, check=check)
     if comp.dim() != 4 or comp.shape[0] != hole.shape[0] or comp.shape[-2:] != hole.shape[-2:]:
         raise ValueError(
             f"comp must be B×C×H×W matching hole {tuple(hole.shape)}, got {tuple(comp.shape)}"

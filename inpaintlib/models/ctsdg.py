@@ -89,7 +89,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from ..data.edges import grayscale
 from ..nn.ctsdg_blocks import CFA, BiGFF
-from ..nn.partial_conv import PartialConv2d
+from ..nn.partial_conv import ConcatMask, PartialConv2d
 from ..registry import register_model
 from ..tensors import in_export_mode, validate, validate_image
 from .pconv_unet import MIN_CHANNELS, encoder_plan
@@ -128,13 +128,14 @@ def known_region_edges(image: torch.Tensor, hole: Optional[torch.Tensor] = None,
 
 
 def structure_input(image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,
-                    sigma: float = 2.0) -> torch.Tensor:
+                    sigma: float = 2.0, check: bool = True) -> torch.Tensor:
     """The structure stream's input ``[edge ⊙ M, gray ⊙ M]``, ``B×2×H×W`` (``M = 1 − hole``).
 
     ``edge`` defaults to :func:`known_region_edges` (σ = ``sigma``); the gray image uses
-    scikit-image's ``rgb2gray`` weights (BT.709), in ``[0, 1]``.
+    scikit-image's ``rgb2gray`` weights (BT.709), in ``[0, 1]``. ``check=False`` skips the
+    checks that read values (of ``image``, ``hole`` and ``edge``); shapes are always checked.
     """
-    validate(image, hole)
+    validate(image, hole, check=check)
     if edge is None:
         edge = known_region_edges(image, hole, sigma)
     else:
@@ -142,12 +143,13 @@ def structure_input(image: torch.Tensor, hole: torch.Tensor, edge: Optional[torc
                 or edge.shape[0] != image.shape[0] or edge.shape[-2:] != image.shape[-2:]:
             shape = tuple(edge.shape) if isinstance(edge, torch.Tensor) else type(edge).__name__
             raise ValueError(f"edge must be a B×1×H×W map matching the image {tuple(image.shape)}, got {shape}")
-        if not edge.is_floating_point() or (not in_export_mode() and (not bool(torch.isfinite(edge).all()) or (
-                edge.numel() and (float(edge.min()) < 0 or float(edge.max()) > 1)))):
+        if not edge.is_floating_point() or (check and not in_export_mode() and (
+                not bool(torch.isfinite(edge).all())
+                or (edge.numel() and (float(edge.min()) < 0 or float(edge.max()) > 1)))):
             raise ValueError("edge must be a finite floating-point map with values in [0, 1]")
         edge = edge.to(device=image.device, dtype=image.dtype)
     valid = 1.0 - hole.to(image.dtype)
-    return torch.cat([edge, grayscale(image, "709")], dim=1) * valid
+    return torch.cat([edge, grayscale(image, "709", check=False)], dim=1) * valid
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,22 +331,21 @@ class CTSDG(nn.Module):
         for j in reversed(range(len(decoder))):
             h, v = _up_features(h), _up_mask(v)
             skip_h, skip_v = skips[j]
-            b, _, hh, ww = skip_h.shape
             x = torch.cat([h, skip_h], dim=1)
-            m = torch.cat([v[:, :1].expand(b, h.shape[1], hh, ww),
-                           skip_v[:, :1].expand(b, skip_h.shape[1], hh, ww)], dim=1)
-            h, v = decoder[j](x, m)
+            # the concatenation's mask, one copy per channel, without building B×C×H×W
+            h, v = decoder[j](x, ConcatMask.of((v[:, :1], h.shape[1]), (skip_v[:, :1], skip_h.shape[1])))
         return h
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,
-                return_aux: bool = False, return_attention: bool = False):
-        """Inpaint ``image`` where ``hole`` is 1; see the class docstring."""
-        validate(image, hole)
+                return_aux: bool = False, return_attention: bool = False, check: bool = True):
+        """Inpaint ``image`` where ``hole`` is 1; see the class docstring. ``check=False``
+        skips the input checks that read values (a recipe's training step)."""
+        validate(image, hole, check=check)
         self._check_size(hole)
         hole = hole.to(image.dtype)
         valid = 1.0 - hole
         x_t = (image * 2.0 - 1.0) * valid                       # texture input, [-1, 1], hole = 0
-        x_s = structure_input(image, hole, edge, self.sigma)    # [edge, gray] ⊙ M
+        x_s = structure_input(image, hole, edge, self.sigma, check=check)    # [edge, gray] ⊙ M
         tex = self._encode(self.texture_encoder, x_t, valid)
         struct = self._encode(self.structure_encoder, x_s, valid)
         f_t = self._decode(self.texture_decoder, struct[-1], tex)      # structure bottleneck, texture skips
@@ -473,10 +474,11 @@ class CTSDGDiscriminator(nn.Module):
         self.structure_branch = CTSDGPatchGAN(2, width)
         self.edge_detector = EdgeDetector()
 
-    def forward(self, image: torch.Tensor, gray: torch.Tensor, edge: Optional[torch.Tensor] = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score ``image`` with both branches; see the class docstring."""
-        validate_image(image)
+    def forward(self, image: torch.Tensor, gray: torch.Tensor, edge: Optional[torch.Tensor] = None,
+                check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score ``image`` with both branches; see the class docstring (``check=False``:
+        shape checks only)."""
+        validate_image(image, check=check)
         for name, t in (("gray", gray), ("edge", edge)):
             if t is not None and (not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[1] != 1
                                   or t.shape[0] != image.shape[0] or t.shape[-2:] != image.shape[-2:]):

@@ -323,9 +323,10 @@ class GMCNN(nn.Module):
             raise ValueError(f"GMCNN needs image sides divisible by 4 (its trunk downsamples twice); "
                              f"got {h}×{w}. Crop or pad the image")
 
-    def network_input(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        """The 4-channel input ``[(2·image − 1)·(1 − hole), hole]`` after validation."""
-        validate(image, hole)
+    def network_input(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """The 4-channel input ``[(2·image − 1)·(1 − hole), hole]`` after validation
+        (``check=False``: shapes only, see :func:`inpaintlib.tensors.validate`)."""
+        validate(image, hole, check=check)
         self._check_size(*image.shape[-2:])
         return torch.cat([(image * 2.0 - 1.0) * (1.0 - hole), hole], dim=1)
 
@@ -339,14 +340,17 @@ class GMCNN(nn.Module):
         return self.decoder(torch.cat(list(features), dim=1))
 
     # -- public ----------------------------------------------------------------------------
-    def forward(self, image: torch.Tensor, hole: torch.Tensor, return_columns: bool = False):
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, return_columns: bool = False,
+                check: bool = True):
         """Inpaint ``image`` where ``hole`` is 1; returns ``B×3×H×W`` in [0, 1].
 
         The raw output is clamped to ``[-1, 1]`` (as in the original; the clamp passes no
         gradient where it is active) and mapped to ``[0, 1]``. With
         ``return_columns=True`` returns ``(out, [B1, B2, B3])``, the columns' features.
+        ``check=False`` skips the input checks that read values (the recipes' training
+        steps, whose data pipeline has checked them).
         """
-        columns = self.run_columns(self.network_input(image, hole))
+        columns = self.run_columns(self.network_input(image, hole, check))
         out = (self.decode(columns).clamp(-1.0, 1.0) + 1.0) / 2.0
         return (out, columns) if return_columns else out
 
@@ -453,9 +457,10 @@ class Discriminator(nn.Module):
         self.act = nn.ELU()
         self.fc = fc
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Scores ``B×1`` for images ``B×3×in_size×in_size`` in ``[0, 1]``."""
-        validate_image(image)
+    def forward(self, image: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Scores ``B×1`` for images ``B×3×in_size×in_size`` in ``[0, 1]`` (``check=False``:
+        shape checks only, for the generator's output inside a training step)."""
+        validate_image(image, check=check)
         if tuple(image.shape[-2:]) != (self.in_size, self.in_size):
             raise ValueError(f"{type(self).__name__}(in_size={self.in_size}) takes "
                              f"{self.in_size}×{self.in_size} images, got {tuple(image.shape[-2:])}")
@@ -493,21 +498,23 @@ class LocalDiscriminator(Discriminator):
 # ---------------------------------------------------------------------------------------
 # the local critic's input
 # ---------------------------------------------------------------------------------------
-def hole_bounding_boxes(hole: torch.Tensor, empty: str = "error") -> torch.Tensor:
+def hole_bounding_boxes(hole: torch.Tensor, empty: str = "error", check: bool = True) -> torch.Tensor:
     """Bounding box of each sample's hole: ``B×4`` long ``(top, left, height, width)``.
 
     Vectorised: a row (column) belongs to the box when any of its pixels is a hole. A
     sample with no hole has no box: ``empty="error"`` raises a ``ValueError`` naming it,
-    ``empty="full"`` returns the whole image ``(0, 0, H, W)`` for it.
+    ``empty="full"`` returns the whole image ``(0, 0, H, W)`` for it. ``check=False``
+    (a training step) reads no values on the host: the mask is not checked and an empty
+    hole gets the whole image, as with ``empty="full"``.
     """
-    validate_hole(hole)
+    validate_hole(hole, check=check)
     if empty not in ("error", "full"):
         raise ValueError(f"empty must be 'error' or 'full', got {empty!r}")
     b, _, h, w = hole.shape
     rows = (hole.amax(dim=(1, 3)) > 0).to(torch.uint8)   # B×H
     cols = (hole.amax(dim=(1, 2)) > 0).to(torch.uint8)   # B×W
     has = rows.amax(dim=1) > 0
-    if not bool(has.all()):
+    if check and not bool(has.all()):
         if empty == "error":
             bad = torch.nonzero(~has).flatten().tolist()
             raise ValueError(f"hole_bounding_boxes: sample(s) {bad} have no hole pixel, so no bounding box; "
@@ -534,7 +541,8 @@ def _source_positions(start: torch.Tensor, length: torch.Tensor, out: int):
     return start[:, None] + i0, start[:, None] + i1, frac
 
 
-def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: Union[int, Sequence[int]]) -> torch.Tensor:
+def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: Union[int, Sequence[int]],
+               check: bool = True) -> torch.Tensor:
     """Cut one box per sample out of ``images`` (``B×C×H×W``) and resize it to ``size``.
 
     ``boxes`` is ``B×4`` integer ``(top, left, height, width)``, e.g. from
@@ -542,7 +550,8 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: Union[int, Seque
     ``F.interpolate(images[b:b+1, :, t:t+h, l:l+w], size, mode="bilinear",
     align_corners=False)`` for every ``b`` (no antialiasing), computed for the whole batch
     at once by gathering rows then columns; a box already of the target size is copied
-    exactly. Differentiable with respect to ``images``.
+    exactly. Differentiable with respect to ``images``. ``check=False`` trusts the boxes'
+    values (whole numbers, inside the image), e.g. from :func:`hole_bounding_boxes`.
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         raise ValueError(f"images must be a B×C×H×W tensor, got "
@@ -554,13 +563,13 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: Union[int, Seque
     if not isinstance(boxes, torch.Tensor) or tuple(boxes.shape) != (b, 4):
         raise ValueError(f"boxes must be a {b}×4 tensor (top, left, height, width), got "
                          f"{tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__}")
-    if boxes.is_floating_point():
+    if check and boxes.is_floating_point():
         if not bool((boxes == boxes.round()).all()):
             raise ValueError("boxes must hold whole pixel numbers")
     boxes = boxes.to(device=images.device, dtype=torch.long)
     top, left, bh, bw = boxes.unbind(1)
     bad = (bh < 1) | (bw < 1) | (top < 0) | (left < 0) | (top + bh > h) | (left + bw > w)
-    if bool(bad.any()):
+    if check and bool(bad.any()):
         i = int(torch.nonzero(bad)[0])
         raise ValueError(f"box {boxes[i].tolist()} of sample {i} (top, left, height, width) is empty or "
                          f"leaves the {h}×{w} image")

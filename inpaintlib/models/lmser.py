@@ -224,20 +224,21 @@ class CLmser(nn.Module):
             d = self.up_block(i, self.merge(d, feats[i + 1]), feats[i].shape[-2:])
         return torch.tanh(F.conv_transpose2d(d, self.decoder_kernel(0), stride=1, padding=1))
 
-    def network_input(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        """Validate ``(image, hole)`` and return what the network sees: the image in
-        ``[-1, 1]`` with the hole pixels set to 0."""
-        validate(image, hole)
+    def network_input(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Validate ``(image, hole)`` (values too unless ``check=False``) and return what the
+        network sees: the image in ``[-1, 1]`` with the hole pixels set to 0."""
+        validate(image, hole, check=check)
         self._check_size(*image.shape[-2:])
         return (image * 2.0 - 1.0) * (1.0 - hole)
 
-    def predict_raw(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    def predict_raw(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
         """The Tanh output in ``[-1, 1]`` (what the original's MSE loss compares with the
         ground truth mapped to ``[-1, 1]``)."""
-        return self.decode(self.encode(self.network_input(image, hole)))
+        return self.decode(self.encode(self.network_input(image, hole, check)))
 
-    def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
         """Inpaint: ``image`` ``B×3×H×W`` in ``[0, 1]``, ``hole`` ``B×1×H×W`` (1 = missing),
         sides multiples of 64. Returns the raw prediction in ``[0, 1]`` for every pixel;
-        :func:`inpaintlib.tensors.composite` pastes the known ones back."""
-        return (self.predict_raw(image, hole) + 1.0) / 2.0
+        :func:`inpaintlib.tensors.composite` pastes the known ones back. ``check=False``
+        skips the input checks that read values (a recipe's training step)."""
+        return (self.predict_raw(image, hole, check) + 1.0) / 2.0

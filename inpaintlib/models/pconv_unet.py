@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.partial_conv import PartialConv2d
+from ..nn.partial_conv import ConcatMask, PartialConv2d
 from ..registry import register_model
 from ..tensors import validate, validate_hole
 
@@ -100,17 +100,18 @@ class _UNetBase(nn.Module):
         self._encoder_bn_frozen = False
 
     # -- inputs and outputs --------------------------------------------------------
-    def _check_input(self, image: torch.Tensor, hole: torch.Tensor) -> None:
+    def _check_input(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> None:
+        """Shapes always; values (range, binary, finite) unless ``check=False``."""
         if self.in_channels == 3:
-            validate(image, hole)
+            validate(image, hole, check=check)
         else:  # the same checks for other channel counts (e.g. grayscale)
-            validate_hole(hole)
+            validate_hole(hole, check=check)
             if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != self.in_channels:
                 shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
                 raise ValueError(f"image must have shape B×{self.in_channels}×H×W, got {shape}")
-            if not image.is_floating_point() or not bool(torch.isfinite(image).all()):
+            if not image.is_floating_point() or (check and not bool(torch.isfinite(image).all())):
                 raise ValueError("image must be a finite floating-point tensor")
-            if image.numel() and (float(image.min()) < 0 or float(image.max()) > 1):
+            if check and image.numel() and (float(image.min()) < 0 or float(image.max()) > 1):
                 raise ValueError("image values must lie in [0, 1]")
             if image.shape[0] != hole.shape[0] or image.shape[-2:] != hole.shape[-2:]:
                 raise ValueError(f"image {tuple(image.shape)} and hole {tuple(hole.shape)} "
@@ -252,25 +253,26 @@ class PConvUNet(_UNetBase):
         out = y * self.norm_std + self.norm_mean
         return out if self.training else out.clamp(0.0, 1.0)
 
-    def forward(self, image: torch.Tensor, hole: torch.Tensor, return_intermediates: bool = False):
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, return_intermediates: bool = False,
+                check: bool = True):
         """Inpaint ``image`` where ``hole`` is 1; returns ``B×3×H×W`` in [0, 1].
 
         With ``return_intermediates=True`` returns ``(out, {"encoder": [...], "decoder":
         [...]})``: lists of ``(features, valid)`` per level, the encoder from the first
         level to the bottleneck, the decoder in the order it runs (deepest first, the
         last entry being the output layer's raw ``[-1, 1]`` prediction and mask).
+        ``check=False`` skips the input checks that read values (a recipe's training step).
         """
-        self._check_input(image, hole)
+        self._check_input(image, hole, check)
         levels = self._encode(image, hole)
         h, v = levels[-1]
         decoded = []
         for j in reversed(range(self.layers)):
             h, v = _up(h), _up(v)
             skip_h, skip_v = levels[j]
-            b, _, hh, ww = skip_h.shape
             x = torch.cat([h, skip_h], dim=1)
-            valid = torch.cat([v.expand(b, h.shape[1], hh, ww), skip_v.expand(b, skip_h.shape[1], hh, ww)], dim=1)
-            h, v = self.decoder[j](x, valid)
+            # the concatenation's mask, one copy per channel, without building B×C×H×W
+            h, v = self.decoder[j](x, ConcatMask.of((v, h.shape[1]), (skip_v, skip_h.shape[1])))
             decoded.append((h, v))
         out = self._to_output(h)
         if return_intermediates:
@@ -337,9 +339,10 @@ class PlainUNet(_UNetBase):
             for j in range(layers))
         self.freeze_encoder_bn(freeze_encoder_bn)
 
-    def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        """Inpaint ``image`` where ``hole`` is 1; returns ``B×3×H×W`` in [0, 1]."""
-        self._check_input(image, hole)
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Inpaint ``image`` where ``hole`` is 1; returns ``B×3×H×W`` in [0, 1]
+        (``check=False``: shape checks only)."""
+        self._check_input(image, hole, check)
         x = torch.cat([(image * 2.0 - 1.0) * (1.0 - hole), hole], dim=1)
         levels = [x]
         for block in self.encoder:

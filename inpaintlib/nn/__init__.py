@@ -12,7 +12,7 @@
 * :class:`BiGFF` and :class:`CFA` (:class:`RegionAffinity` + :class:`MultiScaleAggregation`) —
   CTSDG's fusion blocks ("Dual streams" chapter).
 """
-from .partial_conv import PartialConv2d
+from .partial_conv import ConcatMask, PartialConv2d
 from .ctsdg_blocks import CFA, BiGFF, MultiScaleAggregation, RegionAffinity
 from .vgg import (
     IMAGENET_MEAN,
@@ -45,6 +45,7 @@ from .backbones import (
 
 __all__ = [
     "PartialConv2d",
+    "ConcatMask",
     "BiGFF",
     "CFA",
     "MultiScaleAggregation",

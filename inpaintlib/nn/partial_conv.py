@@ -24,6 +24,12 @@ Choices, and where they differ from NVIDIA's ``PartialConv2d``:
   of ones (multi-channel mode first sums the mask over channels), instead of NVIDIA's
   ``C_out×C_in×kh×kw`` ones kernel. It runs under ``torch.no_grad()`` and ``X⊙M`` uses a
   detached ``M``: no gradient ever flows into the mask.
+* **Masks of a concatenation, without the full tensor.** A U-Net decoder convolves
+  ``cat([up(h), skip])``, whose multi-channel mask is one copy of ``h``'s mask per channel
+  of ``h`` and one copy of the skip's mask per skip channel. :class:`ConcatMask` holds just
+  the single-channel masks and the channel counts: the count ``sum(M)`` is the 1-channel
+  convolution of ``Σ_g C_g·m_g`` and ``X⊙M`` multiplies each group by its own mask, so the
+  ``B×C×H×W`` mask is never built (nor saved for the backward pass).
 * **Exact ratio under mixed precision.** The mask path runs in float32 even inside
   ``torch.autocast``: the window counts are small integers, exact in float32, so
   ``sum(1)/sum(M)`` is the correctly rounded ratio (then cast to the convolution's
@@ -40,16 +46,56 @@ Choices, and where they differ from NVIDIA's ``PartialConv2d``:
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import NamedTuple, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["PartialConv2d"]
+__all__ = ["PartialConv2d", "ConcatMask"]
 
 _IntOrPair = Union[int, tuple[int, int]]
+
+
+class ConcatMask(NamedTuple):
+    """The multi-channel mask of ``torch.cat(groups, dim=1)`` when every channel of group
+    ``g`` shares one mask: ``masks[g]`` (``B×1×H×W``, 1 = known) for ``channels[g]``
+    channels. Equal to :meth:`full`, ``cat([m.expand(-1, c, -1, -1) …])``, without building it.
+    """
+
+    masks: tuple
+    channels: tuple
+
+    @classmethod
+    def of(cls, *groups: tuple) -> "ConcatMask":
+        """``ConcatMask.of((mask_1, C_1), (mask_2, C_2), …)``."""
+        return cls(tuple(m for m, _ in groups), tuple(int(c) for _, c in groups))
+
+    @property
+    def num_channels(self) -> int:
+        return sum(self.channels)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.masks[0].dtype
+
+    def channel_sum(self, dtype: torch.dtype) -> torch.Tensor:
+        """``Σ_c M`` over the channels, ``B×1×H×W`` in ``dtype``: ``Σ_g C_g·m_g``."""
+        total = None
+        for m, c in zip(self.masks, self.channels):
+            term = m.to(dtype) * c
+            total = term if total is None else total.add_(term)
+        return total
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """``X⊙M`` for ``x = cat(groups)``: each group times its own (detached) mask."""
+        parts = x.split(list(self.channels), dim=1)
+        return torch.cat([p * m.detach().to(x.dtype) for p, m in zip(parts, self.masks)], dim=1)
+
+    def full(self) -> torch.Tensor:
+        """The ``B×C×H×W`` mask itself (for tests and pictures)."""
+        return torch.cat([m.expand(-1, c, -1, -1) for m, c in zip(self.masks, self.channels)], dim=1)
 
 
 class PartialConv2d(nn.Conv2d):
@@ -58,7 +104,9 @@ class PartialConv2d(nn.Conv2d):
     ``forward(x, valid) -> (y, valid_out)`` with ``valid`` 1 where the input is known:
 
     * single-channel mode (default): ``valid`` is ``B×1×H×W``, shared by all channels;
-    * ``multi_channel=True``: ``valid`` is ``B×C_in×H×W``, one mask per input channel.
+    * ``multi_channel=True``: ``valid`` is ``B×C_in×H×W``, one mask per input channel, or
+      a :class:`ConcatMask` (one ``B×1×H×W`` mask per group of channels, as a U-Net
+      decoder's concatenation has), which gives the same numbers without the full mask.
 
     ``valid_out`` is ``B×1×H′×W′`` in both modes (see the module docstring), with the
     dtype of ``valid``. ``y`` is exactly 0 wherever ``valid_out`` is 0. With an all-ones
@@ -92,16 +140,23 @@ class PartialConv2d(nn.Conv2d):
         return super().extra_repr() + f", multi_channel={self.multi_channel}"
 
     # -- the mask path -------------------------------------------------------------
-    def window_count(self, valid: torch.Tensor) -> torch.Tensor:
+    def window_count(self, valid: Union[torch.Tensor, ConcatMask]) -> torch.Tensor:
         """``sum(M)`` under every output window, ``B×1×H′×W′`` (no gradient).
 
-        Float32 whatever the input or autocast dtype (float64 for a float64 mask).
+        Float32 whatever the input or autocast dtype (float64 for a float64 mask). In
+        multi-channel mode the mask is summed over its channels first (for a
+        :class:`ConcatMask`, ``Σ_g C_g·m_g``), then convolved with the ``kh×kw`` ones.
         """
-        with torch.no_grad(), torch.autocast(valid.device.type, enabled=False):
+        device = valid.masks[0].device if isinstance(valid, ConcatMask) else valid.device
+        with torch.no_grad(), torch.autocast(device.type, enabled=False):
             dtype = torch.promote_types(valid.dtype, torch.float32)   # float32 (float64 stays)
-            m, ones = valid.to(dtype), self.mask_kernel.to(dtype)
-            if self.multi_channel:
-                m = m.sum(dim=1, keepdim=True)
+            ones = self.mask_kernel.to(dtype)
+            if isinstance(valid, ConcatMask):
+                m = valid.channel_sum(dtype)
+            elif self.multi_channel:
+                m = valid.to(dtype).sum(dim=1, keepdim=True)
+            else:
+                m = valid.to(dtype)
             b, _, h, w = m.shape
             if b == 0:
                 return F.conv2d(m, ones, None, self.stride, self.padding, self.dilation)
@@ -117,7 +172,7 @@ class PartialConv2d(nn.Conv2d):
         return self.window_count(valid).clamp(max=1.0).to(valid.dtype)
 
     # -- the layer -----------------------------------------------------------------
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, check: bool = True
+    def forward(self, x: torch.Tensor, valid: Union[torch.Tensor, ConcatMask], check: bool = True
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(y, valid_out)`` for input ``x`` and its mask ``valid`` (1 = known)."""
         self._check_valid(valid, x, check)
@@ -125,8 +180,8 @@ class PartialConv2d(nn.Conv2d):
             count = self.window_count(valid)                  # sum(M), float32 integers
             valid_out = count.clamp(max=1.0)                  # m′ = 1 where sum(M) > 0
             ratio = self.window_size / count.clamp(min=self.eps) * valid_out  # 0 where m′ = 0
-        raw = F.conv2d(x * valid.detach().to(x.dtype), self.weight, None,
-                       self.stride, self.padding, self.dilation)      # Wᵀ(X⊙M)
+        masked = valid.apply(x) if isinstance(valid, ConcatMask) else x * valid.detach().to(x.dtype)   # X⊙M
+        raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)  # Wᵀ(X⊙M)
         if torch.is_grad_enabled():
             y = _Renormalise.apply(raw, ratio, valid_out, self.bias)  # ·sum(1)/sum(M) + b·m′
         else:   # inference and export: the same two in-place steps, no autograd function
@@ -137,6 +192,9 @@ class PartialConv2d(nn.Conv2d):
 
     # -- input checks --------------------------------------------------------------
     def _check_valid(self, valid, x, check: bool) -> None:
+        if isinstance(valid, ConcatMask):
+            self._check_concat(valid, x, check)
+            return
         if not isinstance(valid, torch.Tensor):
             raise TypeError(f"valid must be a torch.Tensor, got {type(valid).__name__}")
         want_c = self.in_channels if self.multi_channel else 1
@@ -163,6 +221,28 @@ class PartialConv2d(nn.Conv2d):
             bad = valid[bad]
             raise ValueError(f"valid must be binary (1 = known, 0 = missing); found {bad.numel()} "
                              f"values that are neither, e.g. {float(bad.flatten()[0]):.4g}")
+
+
+    def _check_concat(self, valid: ConcatMask, x, check: bool) -> None:
+        if not self.multi_channel:
+            raise ValueError("a ConcatMask (one mask per group of channels) needs multi_channel=True")
+        if valid.num_channels != self.in_channels:
+            raise ValueError(f"the ConcatMask's groups have {list(valid.channels)} = {valid.num_channels} channels, "
+                             f"the layer takes {self.in_channels}")
+        for m in valid.masks:   # each group's mask is a single-channel mask of x's batch and size
+            if not isinstance(m, torch.Tensor) or m.dim() != 4 or m.shape[1] != 1 or not m.is_floating_point():
+                shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+                raise ValueError(f"each ConcatMask mask must be a floating-point B×1×H×W tensor of 0s and 1s "
+                                 f"(1 = known), got {shape}")
+            if check and m.numel() and bool(((m != 0) & (m != 1)).any()):
+                raise ValueError("valid must be binary (1 = known, 0 = missing); a ConcatMask mask has other values")
+            if x is not None and isinstance(x, torch.Tensor) and (
+                    m.shape[0] != x.shape[0] or m.shape[2:] != x.shape[2:] or m.device != x.device):
+                raise ValueError(f"each ConcatMask mask must match x's batch, size and device: x is "
+                                 f"{tuple(x.shape)} on {x.device}, a mask is {tuple(m.shape)} on {m.device}")
+        if x is not None and (not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape B×{self.in_channels}×H×W, got shape {shape}")
 
 
 class _Renormalise(torch.autograd.Function):
@@ -192,10 +272,21 @@ class _Renormalise(torch.autograd.Function):
         ratio, valid_out = ctx.saved_tensors
         grad_raw = grad_bias = None
         if ctx.has_bias and ctx.needs_input_grad[3]:
-            masked = grad * valid_out.to(grad.dtype)     # the bias reaches only outputs with m′ = 1
-            grad_bias = masked.sum(dim=(0, 2, 3), dtype=torch.promote_types(grad.dtype, torch.float32))
-            if ctx.needs_input_grad[0]:
-                grad_raw = masked.mul_(ratio.to(grad.dtype))  # = grad·ratio, since ratio = 0 where m′ = 0
-        elif ctx.needs_input_grad[0]:
-            grad_raw = grad * ratio.to(grad.dtype)
+            grad_bias = _masked_channel_sum(grad, valid_out)   # the bias reaches only outputs with m′ = 1
+        if ctx.needs_input_grad[0]:
+            grad_raw = grad * ratio.to(grad.dtype)       # 0 where m′ = 0, since ratio is
         return grad_raw, None, None, grad_bias
+
+
+def _masked_channel_sum(grad: torch.Tensor, valid_out: torch.Tensor) -> torch.Tensor:
+    """``Σ_{b,h,w} grad·m′`` per channel, in at least float32. For a float32/float64
+    gradient stored contiguously (or channels-last) it is one batched matrix product, which
+    reads ``grad`` once and allocates nothing of its size; otherwise a masked sum."""
+    b, c, h, w = grad.shape
+    m = valid_out.to(grad.dtype)
+    if grad.dtype in (torch.float32, torch.float64) and b:
+        if grad.is_contiguous():                                   # B × C × HW  @  B × HW × 1
+            return torch.bmm(grad.reshape(b, c, h * w), m.reshape(b, h * w, 1)).sum(dim=(0, 2))
+        if grad.is_contiguous(memory_format=torch.channels_last):  # B × 1 × HW  @  B × HW × C
+            return torch.bmm(m.reshape(b, 1, h * w), grad.permute(0, 2, 3, 1).reshape(b, h * w, c)).sum(dim=(0, 1))
+    return (grad * m).sum(dim=(0, 2, 3), dtype=torch.promote_types(grad.dtype, torch.float32))

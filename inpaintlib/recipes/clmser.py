@@ -56,7 +56,7 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import data_config, plan_for, run_phase, with_workers
+from ._common import data_config, plan_for, run_phase, unchecked_model, with_batch_check, with_workers
 
 __all__ = ["CLmserSchedule", "SCHEDULES", "schedule", "clmser_loss", "make_step_fn", "make_scheduler",
            "training_pairs", "run_dir", "loss_gradient_norms", "train_clmser"]
@@ -107,12 +107,12 @@ def make_step_fn() -> Callable:
 
     def step_fn(trainer: Trainer, batch):
         image, hole = batch
-        pred = trainer.models["g"](image, hole)
+        pred = unchecked_model(trainer, "g")(image, hole)   # the data pipeline checked the batch
         loss = clmser_loss(pred, image)
         trainer.optimize("g", loss)
         return {"loss": loss}
 
-    return step_fn
+    return with_batch_check(step_fn)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, sched: CLmserSchedule):

@@ -52,7 +52,8 @@ from ..data.edges import grayscale
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import data_config, paper_backbone, plan_for, report_shares, run_phase, with_workers
+from ._common import (data_config, frozen, paper_backbone, plain, plan_for, report_shares, run_phase, unchecked,
+                      unchecked_model, with_batch_check, with_workers)
 
 __all__ = ["CTSDGSchedule", "SCHEDULES", "schedule", "EdgePairs", "make_step_fn", "train_phase", "run_dir",
            "train_ctsdg"]
@@ -106,6 +107,13 @@ class EdgePairs:
     ``edge_input``: :func:`~inpaintlib.models.ctsdg.known_region_edges` (what the
     generator reads; independent of the hole's pixels); ``edge_target``: the full Canny
     edges of the ground truth (:func:`inpaintlib.data.edges`).
+
+    **Per rank, off the training thread.** :meth:`shard` computes the edges of one rank's
+    share only (under DDP each process runs Canny on its own images, not on the global
+    batch), and reads only that share from the stream when it has ``shard`` itself
+    (:class:`~inpaintlib.data.TrainingPairs`). Wrapped in
+    :class:`~inpaintlib.data.Prefetched` (the recipe does so when the profile has data
+    workers), the edges are computed in the worker processes, ahead of the step.
     """
 
     def __init__(self, pairs: Callable, sigma: float = 2.0):
@@ -113,44 +121,52 @@ class EdgePairs:
             raise TypeError(f"pairs must be callable as pairs(step) -> (image, hole), got {type(pairs).__name__}")
         self.pairs, self.sigma = pairs, float(sigma)
 
-    def __call__(self, step: int):
+    def _with_edges(self, batch):
         from ..models.ctsdg import known_region_edges
 
-        batch = self.pairs(step)
         if len(batch) == 4:          # already has its edges
             return batch
         image, hole = batch
         return image, hole, known_region_edges(image, hole, self.sigma), canny_edges(image, self.sigma)
 
+    def __call__(self, step: int):
+        return self._with_edges(self.pairs(step))
 
-def _requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
+    def shard(self, step: int, rank: int = 0, world_size: int = 1):
+        """Rank ``rank``'s share of step ``step`` with its edges, computed on that share alone:
+        equal to ``shard_batch(self(step), rank, world_size)`` (Canny works image by image)."""
+        from ..data.loader import step_batch
+
+        return self._with_edges(step_batch(self.pairs, step, rank, world_size))
 
 
 def make_step_fn(loss_fn: Callable) -> Callable:
-    """One iteration: a generator step (the discriminator frozen), then a discriminator step."""
+    """One iteration: a generator step (the discriminator frozen), then a discriminator step.
+
+    The batch was checked where it entered (the data pipeline), so no call in the step
+    reads a tensor's value on the host (``check=False``)."""
     from ..losses import discriminator_loss
+
+    loss = unchecked(loss_fn)
 
     def step_fn(trainer: Trainer, batch):
         image, hole, edge_in, edge_gt = batch
-        g, d, d_plain = trainer.models["g"], trainer.models["d"], trainer.module("d")
-        gray = grayscale(image, "709")
+        g, d = unchecked_model(trainer, "g"), unchecked_model(trainer, "d")
+        gray = grayscale(image, "709", check=False)
         # generator step: the discriminator only passes gradients through (no DDP hooks, no grads of its own)
-        _requires_grad(d_plain, False)
-        pred, aux = g(image, hole, edge=edge_in, return_aux=True)
-        fake_scores, fake_edge = d_plain(pred, gray)
-        total, terms = loss_fn(pred, image, hole, aux["projected_image"], aux["projected_edge"], edge_gt,
-                               fake_scores, fake_edge)
-        trainer.optimize("g", total, parts=terms)
-        _requires_grad(d_plain, True)
+        with frozen(plain(trainer, "d")):
+            pred, aux = g(image, hole, edge=edge_in, return_aux=True)
+            fake_scores, fake_edge = unchecked_model(trainer, "d", wrapped=False)(pred, gray)
+            total, terms = loss(pred, image, hole, aux["projected_image"], aux["projected_edge"], edge_gt,
+                                fake_scores, fake_edge)
+            trainer.optimize("g", total, parts=terms)
         real_scores, real_edge = d(image, gray, edge=edge_gt)
         fake_scores, fake_edge = d(pred.detach(), gray)
         d_loss = discriminator_loss(real_scores, fake_scores, real_edge, fake_edge, edge_gt)
         trainer.optimize("d", d_loss)
         return {"loss": total, **terms, "d": d_loss}
 
-    return step_fn
+    return with_batch_check(step_fn)
 
 
 def train_phase(g: nn.Module, d: nn.Module, loss_fn: Callable, data: Callable, *, phase: str, steps: int,

@@ -59,7 +59,8 @@ from ..data import TrainingPairs, checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe, save_model
 from ..train import Trainer
-from ._common import data_config, paper_backbone, plan_for, run_phase, with_workers
+from ._common import (data_config, frozen, paper_backbone, plain, plan_for, run_phase, unchecked, unchecked_model,
+                      with_batch_check, with_workers)
 
 __all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
            "pretrain", "finetune", "train_gmcnn"]
@@ -159,8 +160,8 @@ def _reconstruction(loss_weights, confidence, pred, image, hole):
     from ..losses import known_region_loss, reconstruction_loss
 
     pred_s, image_s = _to_signed(pred), _to_signed(image)
-    rec = reconstruction_loss(pred_s, image_s, hole, confidence(hole))
-    ae = known_region_loss(pred_s, image_s, hole)
+    rec = reconstruction_loss(pred_s, image_s, hole, confidence(hole), check=False)
+    ae = known_region_loss(pred_s, image_s, hole, check=False)
     return rec, ae, loss_weights["rec"] * rec + loss_weights["ae"] * ae
 
 
@@ -181,15 +182,16 @@ def pretrain_step_fn(confidence: Callable, loss_weights: Optional[dict] = None) 
     from ..losses import GMCNN_LOSS_WEIGHTS
 
     w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
+    confidence = unchecked(confidence)   # the batch was checked where it entered (the data pipeline)
 
     def step_fn(trainer: Trainer, batch):
         image, hole = batch
-        pred = trainer.models["g"](image, hole)
+        pred = unchecked_model(trainer, "g")(image, hole)
         rec, ae, total = _reconstruction(w, confidence, pred, image, hole)
         trainer.optimize("g", total)
         return {"loss": total, "rec": rec, "ae": ae}
 
-    return step_fn
+    return with_batch_check(step_fn)
 
 
 def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int = 5,
@@ -204,6 +206,11 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
     whole image. ``L_rec`` and ``L_ae`` are on the ``[-1, 1]`` scale (2× the ``[0, 1]``
     L1). With ``"wgan-gp"`` the penalty is restricted to the hole (global critic) and the
     hole cropped like the patch (local critic), on the ``[-1, 1]`` scale, as in the TF code.
+
+    Nothing in the step reads a tensor's value on the host (the batch was checked by the
+    data pipeline; every internal call passes ``check=False``), and the generator's step
+    runs with the critics' parameters frozen (:func:`~inpaintlib.recipes._common.frozen`):
+    its gradient passes through them without computing their weight gradients.
     """
     from ..losses import GMCNN_LOSS_WEIGHTS, hinge_d_loss, hinge_g_loss, wgan_d_loss, wgan_g_loss
     from ..models.gmcnn import crop_boxes, hole_bounding_boxes
@@ -211,17 +218,20 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
     if adversarial not in ("hinge", "wgan-gp"):
         raise ValueError(f"adversarial must be 'hinge' or 'wgan-gp', got {adversarial!r}")
     w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
+    # the batch was checked where it entered (the data pipeline): no call in the step reads values
+    confidence = unchecked(confidence)
+    mrf = unchecked(mrf) if mrf is not None else None
 
     def local_view(x, boxes):
-        return x if boxes is None else crop_boxes(x, boxes, local_size or x.shape[-1] // 2)
+        return x if boxes is None else crop_boxes(x, boxes, local_size or x.shape[-1] // 2, check=False)
 
     def step_fn(trainer: Trainer, batch):
         image, hole = batch
-        g, dg, dl = trainer.models["g"], trainer.models["dg"], trainer.models["dl"]
+        g, dg, dl = (unchecked_model(trainer, k) for k in ("g", "dg", "dl"))
         pred = g(image, hole)
         comp = pred * hole + image * (1 - hole)
         # rectangles: the local critic sees the hole's bounding box; free-form: the whole image
-        boxes = hole_bounding_boxes(hole) if local_size is not None else None
+        boxes = hole_bounding_boxes(hole, check=False) if local_size is not None else None
         real_l, fake_l = local_view(image, boxes), local_view(comp, boxes)
         hole_l = local_view(hole, boxes) if adversarial == "wgan-gp" else None
         n = image.shape[0]
@@ -237,17 +247,21 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
             trainer.optimize("d", d_loss)
         rec, ae, total = _reconstruction(w, confidence, pred, image, hole)
         g_adv = hinge_g_loss if adversarial == "hinge" else wgan_g_loss
-        adv = g_adv(dg(comp)) + g_adv(dl(fake_l))
-        total = total + w["adv"] * adv
-        logs = {"rec": rec, "ae": ae, "adv": adv, "d": d_loss}
-        if mrf is not None:
-            m = mrf(fake_l, real_l)   # rectangles: the local patch; free-form: the whole image
-            total = total + w["mrf"] * m
-            logs["mrf"] = m
-        trainer.optimize("g", total)
+        # the generator's step: gradients pass through the critics (plain modules, not their
+        # DDP wrappers) without computing the critics' own weight gradients
+        with frozen(plain(trainer, "dg"), plain(trainer, "dl")):
+            dg_plain, dl_plain = unchecked_model(trainer, "dg", False), unchecked_model(trainer, "dl", False)
+            adv = g_adv(dg_plain(comp)) + g_adv(dl_plain(fake_l))
+            total = total + w["adv"] * adv
+            logs = {"rec": rec, "ae": ae, "adv": adv, "d": d_loss}
+            if mrf is not None:
+                m = mrf(fake_l, real_l)   # rectangles: the local patch; free-form: the whole image
+                total = total + w["mrf"] * m
+                logs["mrf"] = m
+            trainer.optimize("g", total)
         return {"loss": total, **logs}
 
-    return step_fn
+    return with_batch_check(step_fn)
 
 
 def pretrain(g: nn.Module, data: Callable, sched: GMCNNSchedule, out_dir: Union[str, Path], *,

@@ -33,7 +33,8 @@ from ..data import checkpoint_root
 from ..profiles import Profile, get_profile
 from ..registry import build_model, register_recipe, save_model
 from ..train import Trainer
-from ._common import data_config, paper_backbone, plan_for, report_shares, run_phase, with_workers
+from ._common import (data_config, paper_backbone, plan_for, report_shares, run_phase, unchecked, unchecked_model,
+                      with_batch_check, with_workers)
 
 __all__ = ["PConvSchedule", "SCHEDULES", "schedule", "make_step_fn", "train_stage", "train_pconv"]
 
@@ -72,14 +73,16 @@ def schedule(profile: Union[str, Profile, None] = None, **overrides) -> PConvSch
 def make_step_fn(loss_fn: Callable) -> Callable:
     """The training step: predict, compute every loss term, one Adam step on the total."""
 
+    loss = unchecked(loss_fn)   # the batch was checked where it entered (the data pipeline)
+
     def step_fn(trainer: Trainer, batch):
         image, hole = batch
-        pred = trainer.models["g"](image, hole)
-        total, terms = loss_fn(pred, image, hole)
+        pred = unchecked_model(trainer, "g")(image, hole)
+        total, terms = loss(pred, image, hole)
         trainer.optimize("g", total)
         return {"loss": total, **terms}
 
-    return step_fn
+    return with_batch_check(step_fn)
 
 
 def train_stage(model: nn.Module, loss_fn: Callable, data: Callable, *, stage: int, steps: int, lr: float,

@@ -9,6 +9,10 @@ One training step does what the original's three ``sess.run`` calls do (``refere
 3. **G** on ``L_G1 + L_G2`` (``L_G2``, the supervised alternating consistency, passes
    through ``F`` but only G's optimiser steps).
 
+The generator steps run with the networks they do not update frozen (``Dx`` for F's step;
+``Dy`` and ``F`` for G's): their gradients pass *through* those networks without computing
+weight gradients that nothing would use.
+
 ``consistency=False`` drops ``L_G2`` and ``L_Dy2``: two independent conditional GANs, the
 ablation. The original steps two Adam instances on ``L_Dy1`` and ``L_Dy2`` (and two on
 ``L_G1`` and ``L_G2``) from gradients taken at the same weights; here one Adam steps on the
@@ -52,7 +56,7 @@ from ..models.sc_lmser import (
 from ..profiles import Profile, get_profile
 from ..registry import register_recipe
 from ..train import Trainer
-from ._common import run_phase
+from ._common import frozen, plain, run_phase
 
 __all__ = ["SCLmserSchedule", "SCHEDULES", "schedule", "make_step_fn", "default_data", "run_dir",
            "train_sc_lmser"]
@@ -115,18 +119,23 @@ def make_step_fn(consistency: bool = True, weights: Optional[dict] = None) -> Ca
         l_dx = discriminator_loss(Dx, y, x, fy)                                          # L_Dx
         trainer.optimize("dx", l_dx)
 
-        # 2. F: sketch -> photo
-        lf = translation_loss(Dx, y, x, fy, w)                                           # L_F
-        trainer.optimize("f", lf["loss"])
+        # The generator steps pass gradients through the networks they do not update without
+        # computing those networks' weight gradients (frozen: the plain modules, no DDP hooks).
+        # 2. F: sketch -> photo, through Dx
+        dx_plain, dy_plain, f_plain = plain(trainer, "dx"), plain(trainer, "dy"), plain(trainer, "f")
+        with frozen(dx_plain):
+            lf = translation_loss(dx_plain, y, x, fy, w)                                 # L_F
+            trainer.optimize("f", lf["loss"])
 
-        # 3. G: photo -> sketch, and the alternating consistency through the updated F
-        lg1 = translation_loss(Dy, x, y, gx, w)                                          # L_G1
-        l_g = lg1["loss"]
-        if consistency:
-            lg2 = translation_loss(Dy, x, y, G(F(gx)), w)                                # L_G2
-            l_g = l_g + lg2["loss"]
-            logs.update(g2_l1=lg2["l1"], g2_adv=lg2["adv"])
-        trainer.optimize("g", l_g)   # only G's optimiser steps: F is on L_G2's path, not updated
+        # 3. G: photo -> sketch, through Dy, and the alternating consistency through the updated F
+        with frozen(dy_plain, f_plain):
+            lg1 = translation_loss(dy_plain, x, y, gx, w)                                # L_G1
+            l_g = lg1["loss"]
+            if consistency:
+                lg2 = translation_loss(dy_plain, x, y, G(f_plain(gx)), w)                # L_G2
+                l_g = l_g + lg2["loss"]
+                logs.update(g2_l1=lg2["l1"], g2_adv=lg2["adv"])
+            trainer.optimize("g", l_g)   # only G's optimiser steps; F passes the gradient on
         logs.update(loss=l_g, g_l1=lg1["l1"], g_adv=lg1["adv"], f_l1=lf["l1"], f_adv=lf["adv"],
                     d_y=l_dy, d_x=l_dx)
         return logs

@@ -30,7 +30,9 @@ JS_DIR     := book/_js
 JS_STATIC  := book/_widgets_js
 PYTEST_ARGS ?=
 
-.PHONY: help book test student venv js clean clean-all
+PLAYGROUND := $(JS_STATIC)/playground
+
+.PHONY: help book test student venv js playground clean clean-all
 
 help:
 	@echo "make book     build the HTML book (_build/html), executing the notebooks"
@@ -87,12 +89,22 @@ $(JS_STATIC)/.stamp: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 
 js: $(JS_STATIC)/.stamp
 
-book: $(VENV)/.book $(JS_STATIC)/.stamp
+# The playground page's assets: each reference model exported to ONNX (half-precision weights)
+# and checked against PyTorch, ONNX Runtime Web's WebAssembly, all embedded in .js files so the
+# page also works opened from disk (inpaintlib/playground.py).
+$(PLAYGROUND)/.stamp: $(JS_STATIC)/.stamp $(VENV)/.core inpaintlib/playground.py inpaintlib/export.py \
+                      $(wildcard inpaintlib/reference_models/*)
+	OMP_NUM_THREADS=1 $(PY) -m inpaintlib.playground $(PLAYGROUND) --node-modules $(JS_DIR)/node_modules
+	@touch $@
+
+playground: $(PLAYGROUND)/.stamp
+
+book: $(VENV)/.book $(JS_STATIC)/.stamp $(PLAYGROUND)/.stamp
 	@$(PY) -c "import torch, inpaintlib.profiles as p; print('building with', p.get_profile(), '| torch', torch.__version__, '| CUDA' if torch.cuda.is_available() else '| CPU')"
 	$(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "book: open _build/html/index.html"
 
-test: $(VENV)/.book $(JS_STATIC)/.stamp
+test: $(VENV)/.book $(JS_STATIC)/.stamp $(PLAYGROUND)/.stamp
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 student: $(VENV)/.core

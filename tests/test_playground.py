@@ -1,0 +1,310 @@
+"""The playground page: every reference model, exported to ONNX and embedded in the page's
+scripts, fills a hole painted with the mouse in a real Chromium, from disk with the network
+blocked and over HTTP; the build checks each ONNX file against PyTorch."""
+import base64
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inpaintlib import playground as pgb
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_MODULES = ROOT / "book/_js/node_modules"
+SCREENSHOTS = ROOT / "_build/screenshots"
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+def read_js_json(path: Path, var: str):
+    """The JSON value a generated script assigns to ``window.<var>``."""
+    text = path.read_text()
+    m = re.match(rf"window\.{var} = (.*);\s*$", text, re.S)
+    assert m, f"{path} does not assign window.{var}"
+    return json.loads(m.group(1))
+
+
+def page_markup() -> str:
+    """The playground's HTML as book/playground.md holds it (the raw HTML lines)."""
+    lines = [ln for ln in (ROOT / "book/playground.md").read_text().splitlines()
+             if ln.startswith(("<link", "<div id=\"inpaint-playground\"", "<script"))]
+    assert len(lines) == 3, f"book/playground.md: expected the stylesheet, the container and the script, got {lines}"
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The playground built on its own, laid out as in the book: book/playground.html
+    beside _static/ (playground.js, playground.css and the generated playground/ folder)."""
+    if not (NODE_MODULES / "onnxruntime-web/dist" / pgb.ORT_FILES[-1]).is_file():
+        reason = "onnxruntime-web is not installed in book/_js/node_modules (`make js` installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    out = tmp_path_factory.mktemp("playground")
+    static = out / "_static"
+    manifest = pgb.build(static / "playground", NODE_MODULES, log=lambda *_: None)
+    for name in ("playground.js", "playground.css"):
+        shutil.copyfile(ROOT / "book/_static" / name, static / name)
+    (out / "book").mkdir()
+    (out / "book/playground.html").write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>playground</title></head>"
+        f"<body><main>{page_markup()}</main></body></html>")
+    return out, manifest
+
+
+def test_build_exports_every_reference_model_close_to_pytorch(site):
+    out, manifest = site
+    assert read_js_json(out / "_static/playground/manifest.js", "PLAYGROUND_MANIFEST") == manifest
+    assert [m["name"] for m in manifest["methods"]] == list(pgb.METHODS)
+    assert manifest["ort"]["status"] == "ok", manifest["ort"]
+    total = 0
+    for m in manifest["methods"]:
+        assert m["status"] == "ok", f"{m['name']}: {m['reason']}"
+        assert 0 <= m["max_abs_diff"] <= pgb.TOLERANCE
+        text = (out / "_static/playground" / m["file"]).read_text()
+        data = base64.b64decode(re.search(r'\] = "([A-Za-z0-9+/=]+)";', text).group(1))
+        assert len(data) == m["bytes"]
+        proto = onnx.load_from_string(data)
+        assert [i.name for i in proto.graph.input] == m["inputs"]
+        kinds = {(i.data_type, int(np.prod(i.dims)) >= 16) for i in proto.graph.initializer}
+        assert (onnx.TensorProto.FLOAT, True) not in kinds, f"{m['name']}: float32 weights left in the file"
+        assert (onnx.TensorProto.FLOAT16, True) in kinds
+        total += len(data)
+    assert total < 16e6, f"the models take {total / 1e6:.1f} MB"
+    assert len(manifest["samples"]) >= 3
+    assert all(s["src"].startswith("data:image/png;base64,") for s in manifest["samples"])
+
+
+def test_a_missing_model_is_listed_unavailable_with_its_reason(tmp_path):
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    manifest = pgb.build(tmp_path / "out", node_modules=None, methods=["pconv"], root=empty, log=lambda *_: None)
+    (rec,) = manifest["methods"]
+    assert rec["status"] == "unavailable" and "missing" in rec["reason"] and str(empty) in rec["reason"]
+    assert manifest["ort"]["status"] == "unavailable" and manifest["ort"]["reason"]
+    assert not list((tmp_path / "out").glob("model-*.js"))
+
+
+def test_half_precision_weights_keep_the_graph_in_float32(tmp_path):
+    import torch
+
+    from inpaintlib import export as ex
+    from inpaintlib.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("pconv", layers=3, width=0.0625).eval()
+    path = ex.export_model(model, tmp_path / "m.onnx", "onnx", size=32, onnx_exporter="legacy")
+    onnx.save_model(pgb.half_precision_weights(onnx.load_model(str(path))), str(path))
+    inputs = ex.example_inputs(model, 32, seed=5)
+    got = ex.run_exported(path, *inputs)
+    with torch.no_grad():           # the same model with its weights rounded to half precision
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    want = ex.eager_output(model, inputs)
+    assert got.dtype == torch.float32
+    assert (got - want).abs().max() <= 1e-4      # float32 rounding of a different op order
+
+
+# ------------------------------------------------------------------ in the browser
+
+CHECK = """
+(before) => {
+  const pg = window.inpaintPlayground, st = pg.state, N = st.N, NN = N * N, out = {};
+  for (const m of st.methods) {
+    const r = st.results[m.name], info = document.querySelector(`[data-method="${m.name}"] .pg-info`).textContent;
+    if (!r) { out[m.name] = {missing: true, info}; continue; }
+    let knownDiff = 0, holeErr = 0, blackErr = 0, holes = 0, changed = 0, lo = 1, hi = 0;
+    for (let c = 0; c < 3; c++) for (let i = 0; i < NN; i++) {
+      const v = r.composite[c * NN + i], t = st.truth[c * NN + i];
+      if (before) changed += Math.abs(v - before[m.name][c * NN + i]);
+      if (r.hole[i]) { holeErr += Math.abs(v - t); blackErr += Math.abs(t); holes++; lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      else knownDiff = Math.max(knownDiff, Math.abs(v - st.image[c * NN + i]));
+    }
+    out[m.name] = {knownDiff, holeErr: holeErr / holes, blackErr: blackErr / holes, spread: hi - lo,
+                   changed: changed / (3 * NN), ms: r.ms, info, state: document.querySelector(`[data-method="${m.name}"]`).dataset.state};
+  }
+  return out;
+}
+"""
+
+SNAPSHOT = """() => Object.fromEntries(Object.entries(window.inpaintPlayground.state.results)
+                                  .map(([k, r]) => [k, Array.from(r.composite)]))"""
+
+
+def open_page(browser, url: str, allowed: tuple):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    outside, errors = [], []
+
+    def guard(route):
+        if route.request.url.startswith(allowed):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#inpaint-playground[data-ready=true]", timeout=240_000)
+    return context, page, outside, errors
+
+
+def draw_stroke_and_check(page, methods, shot: Path):
+    """Draw one stroke with the mouse; every method refills; check what each shows."""
+    runs = page.evaluate("window.inpaintPlayground.state.runs")
+    ratio_before = page.evaluate("window.inpaintPlayground.state.hole.reduce((a, b) => a + b, 0)")
+    before = page.evaluate(SNAPSHOT)
+    box = page.locator("canvas.pg-input").bounding_box()
+    x0, y0, x1, y1 = box["x"] + 0.55 * box["width"], box["y"] + 0.60 * box["height"], \
+        box["x"] + 0.90 * box["width"], box["y"] + 0.85 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10)
+    page.mouse.up()
+    page.wait_for_function(f"() => window.inpaintPlayground.state.runs > {runs} && !window.inpaintPlayground.state.running",
+                           timeout=120_000)
+    # the stroke is in the hole: the pixel under its middle, and more hole than before
+    n = page.evaluate("window.inpaintPlayground.state.N")
+    mid = page.evaluate(f"window.inpaintPlayground.state.hole[{int(0.725 * n) * n + int(0.725 * n)}]")
+    assert mid == 1
+    assert page.evaluate("window.inpaintPlayground.state.hole.reduce((a, b) => a + b, 0)") > ratio_before
+    found = page.evaluate(CHECK, before)
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert set(found) == {"telea", *methods}
+    for name, r in found.items():
+        where = f"{name} (screenshot {shot})"
+        assert not r.get("missing"), f"{where}: no result ({r['info']})"
+        assert r["state"] == "done", f"{where}: state {r['state']}"
+        assert r["changed"] > 1e-4, f"{where}: output unchanged by the stroke"
+        assert r["knownDiff"] == 0, f"{where}: known pixels changed in the composite by {r['knownDiff']}"
+        assert r["spread"] > 0.05, f"{where}: the hole holds a flat fill"
+        assert r["holeErr"] < r["blackErr"], f"{where}: hole no closer to the photo than black ({r})"
+        assert re.match(r"\d+ ms · PSNR \d+\.\d+ dB · SSIM 0\.\d+", r["info"]), f"{where}: {r['info']!r}"
+        assert r["ms"] > 0
+    text = page.inner_text(".pg-ratio")
+    assert re.match(r"hole: \d+\.\d % of the pixels", text), text
+
+
+def test_playground_from_disk_with_the_network_blocked(site, chromium):
+    out, manifest = site
+    methods = [m["name"] for m in manifest["methods"]]
+    context, page, outside, errors = open_page(chromium, (out / "book/playground.html").as_uri(),
+                                               ("file://", "data:", "blob:", "about:"))
+    try:
+        draw_stroke_and_check(page, methods, SCREENSHOTS / "playground-file.png")
+        # the raw view shows the prediction, the composite view the known pixels
+        page.check("input.pg-raw")
+        shown = page.evaluate("""() => {
+          const st = window.inpaintPlayground.state, r = st.results.pconv, N = st.N;
+          const px = document.querySelector('[data-method="pconv"] canvas').getContext('2d').getImageData(0, 0, N, N).data;
+          let d = 0; for (let i = 0; i < N * N; i++) d = Math.max(d, Math.abs(px[4 * i] - Math.round(255 * r.raw[i])));
+          return d; }""")
+        assert shown <= 1
+        # undo removes the stroke and refills
+        runs = page.evaluate("window.inpaintPlayground.state.runs")
+        page.click("button.pg-undo")
+        page.wait_for_function(f"() => window.inpaintPlayground.state.runs > {runs} && !window.inpaintPlayground.state.running")
+        n = page.evaluate("window.inpaintPlayground.state.N")
+        assert page.evaluate(f"window.inpaintPlayground.state.hole[{int(0.725 * n) * n + int(0.725 * n)}]") == 0
+    finally:
+        context.close()
+    assert outside == [], f"the page tried to reach the network: {outside}"
+    assert errors == [], f"console errors: {errors}"
+
+
+def test_playground_over_http(site, chromium):
+    out, manifest = site
+    handler = functools.partial(type("Quiet", (http.server.SimpleHTTPRequestHandler,),
+                                     {"log_message": lambda *a: None}), directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        context, page, outside, errors = open_page(chromium, base + "book/playground.html", (base, "data:", "blob:", "about:"))
+        try:
+            draw_stroke_and_check(page, [m["name"] for m in manifest["methods"]], SCREENSHOTS / "playground-http.png")
+        finally:
+            context.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outside == [], f"the page tried to reach beyond its server: {outside}"
+    assert errors == [], f"console errors: {errors}"
+
+
+def test_an_unavailable_model_shows_its_reason(site, chromium, tmp_path):
+    out, manifest = site
+    copy = tmp_path / "site"
+    shutil.copytree(out, copy)
+    changed = json.loads(json.dumps(manifest))
+    changed["methods"][1].update(status="unavailable", reason="the check found a difference of 1e-2")
+    (copy / "_static/playground/manifest.js").write_text("window.PLAYGROUND_MANIFEST = " + json.dumps(changed) + ";\n")
+    name = changed["methods"][1]["name"]
+    context, page, outside, errors = open_page(chromium, (copy / "book/playground.html").as_uri(),
+                                               ("file://", "data:", "blob:", "about:"))
+    try:
+        card = page.locator(f'[data-method="{name}"]')
+        assert card.get_attribute("data-state") == "unavailable"
+        assert card.locator(".pg-info").inner_text() == "unavailable: the check found a difference of 1e-2"
+        assert name not in page.evaluate("Object.keys(window.inpaintPlayground.state.results)")
+        others = [m["name"] for m in changed["methods"] if m["status"] == "ok"]
+        assert set(others) <= set(page.evaluate("Object.keys(window.inpaintPlayground.state.results)"))
+    finally:
+        context.close()
+    assert errors == [] and outside == []
+
+
+def test_javascript_telea_and_canny_follow_opencv_and_scikit_image(site, chromium):
+    """The page's ports against the libraries the book uses: scikit-image's Canny (CTSDG's
+    edge input) on a held-out photo, and OpenCV's Telea (radius 3) in a hole."""
+    import cv2
+    from skimage.feature import canny
+
+    from inpaintlib.data.bank import load_sample_photo
+    from inpaintlib.data.transforms import center_crop, resize
+
+    out, _ = site
+    n = 128
+    img = center_crop(resize(load_sample_photo("chelsea"), n), n).clamp(0, 1).numpy().astype(np.float32)
+    img = np.round(img * 255) / 255
+    hole = np.zeros((n, n), np.uint8)
+    hole[40:70, 50:90] = 1
+    hole[90:96, 10:120] = 1
+    context, page, outside, errors = open_page(chromium, (out / "book/playground.html").as_uri(),
+                                               ("file://", "data:", "blob:", "about:"))
+    try:
+        js = page.evaluate("""([img, hole, n]) => {
+            const pg = window.inpaintPlayground, im = Float32Array.from(img), h = Uint8Array.from(hole);
+            const known = h.map(v => 1 - v);
+            return {edges: Array.from(pg.canny(im, known, n, 2.0)), telea: Array.from(pg.telea(im, h, n, 3))};
+        }""", [img.ravel().tolist(), hole.ravel().tolist(), n])
+    finally:
+        context.close()
+    gray = 0.2125 * img[0] + 0.7154 * img[1] + 0.0721 * img[2]
+    want = canny(gray.astype(np.float64), sigma=2.0, mask=hole == 0)
+    got = np.array(js["edges"]).reshape(n, n) > 0.5
+    assert want.sum() > 100
+    agree = (got & want).sum() / max(1, (got | want).sum())
+    assert agree > 0.97, f"JS Canny and scikit-image agree on {agree:.1%} of the edge pixels"
+    rgb = np.round(img.transpose(1, 2, 0) * 255).astype(np.uint8)
+    ref = cv2.inpaint(rgb, hole, 3, cv2.INPAINT_TELEA).astype(np.float32) / 255
+    mine = np.array(js["telea"], np.float32).reshape(3, n, n).transpose(1, 2, 0)
+    assert np.array_equal(mine[hole == 0], rgb[hole == 0].astype(np.float32) / 255)
+    gap = np.abs(mine - ref)[hole == 1].mean()
+    spread = np.abs(ref - ref[hole == 1].mean(0))[hole == 1].mean()
+    assert gap < 0.2 * spread, f"JS Telea differs from OpenCV's by {gap:.3f} on average in the hole"
+    assert errors == [] and outside == []

@@ -461,8 +461,8 @@
   function addCard(rec) {
     const canvas = el("canvas", {width: state.N, height: state.N, class: "pg-canvas", "aria-label": rec.label + " result"});
     const info = el("div", {class: "pg-info"});
-    const root = el("figure", {class: "pg-card", "data-method": rec.name, "data-state": rec.status === "ok" ? "loading" : "unavailable"},
-      el("figcaption", {class: "pg-title", text: rec.label}), canvas, info);
+    const root = el("div", {class: "pg-card", "data-method": rec.name, "data-state": rec.status === "ok" ? "loading" : "unavailable"},
+      el("div", {class: "pg-title", text: rec.label}), canvas, info);
     if (rec.status !== "ok") info.textContent = "unavailable: " + rec.reason;
     else info.textContent = rec.name === "telea" ? "" : "loading…";
     ui.cards[rec.name] = {root, canvas, info};
@@ -537,8 +537,20 @@
       el("div", {class: "pg-controls"}, select, file, brushLabel, brush, undo, clear),
       el("div", {class: "pg-controls"}, el("span", {text: "mask presets: "}), presets),
       el("div", {class: "pg-controls"}, view),
-      el("div", {class: "pg-main"}, el("figure", {class: "pg-card pg-paint"}, el("figcaption", {class: "pg-title", text: "paint the hole"}), ui.input, ui.ratio), ui.grid),
-      ui.status);
+      el("div", {class: "pg-main"}, el("div", {class: "pg-card pg-paint"}, el("div", {class: "pg-title", text: "paint the hole"}), ui.input, ui.ratio), ui.grid),
+      ui.status, modelTable(manifest));
+  }
+
+  function modelTable(manifest) {
+    const rows = manifest.methods.map(m => el("tr", {},
+      el("td", {text: m.label}), el("td", {text: m.size ? `${m.size} px` : "—"}),
+      el("td", {text: m.bytes ? `${(m.bytes / 1e6).toFixed(2)} MB` : "—"}),
+      el("td", {text: m.max_abs_diff !== undefined ? m.max_abs_diff.toExponential(1) : "—"}),
+      el("td", {text: m.status === "ok" ? "runs in the page" : "unavailable: " + m.reason})));
+    return el("table", {class: "pg-models"},
+      el("thead", {}, el("tr", {}, ...["reference model", "input size", "ONNX file (half-precision weights)",
+        "largest |ONNX − PyTorch| (seeded input)", "status"].map(t => el("th", {text: t})))),
+      el("tbody", {}, ...rows));
   }
 
   async function start(root) {

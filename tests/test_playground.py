@@ -213,6 +213,13 @@ def test_playground_from_disk_with_the_network_blocked(site, chromium):
           let d = 0; for (let i = 0; i < N * N; i++) d = Math.max(d, Math.abs(px[4 * i] - Math.round(255 * r.raw[i])));
           return d; }""")
         assert shown <= 1
+        # another sample-bank photo refills every method with it
+        runs = page.evaluate("window.inpaintPlayground.state.runs")
+        page.select_option("select.pg-photo", label="chelsea (sample bank, held out)")
+        page.wait_for_function(f"() => window.inpaintPlayground.state.runs > {runs} && !window.inpaintPlayground.state.running")
+        cat = page.evaluate("window.inpaintPlayground.state.image[0]")
+        assert page.evaluate("Object.values(window.inpaintPlayground.state.results).every(r => r.composite[0] === window.inpaintPlayground.state.image[0])")
+        assert cat == page.evaluate("window.inpaintPlayground.state.truth[0]")
         # undo removes the stroke and refills
         runs = page.evaluate("window.inpaintPlayground.state.runs")
         page.click("button.pg-undo")
@@ -237,6 +244,22 @@ def test_playground_over_http(site, chromium):
         context, page, outside, errors = open_page(chromium, base + "book/playground.html", (base, "data:", "blob:", "about:"))
         try:
             draw_stroke_and_check(page, [m["name"] for m in manifest["methods"]], SCREENSHOTS / "playground-http.png")
+            # the reader's own photo: every method refills, no scores (no truth to compare with)
+            from PIL import Image
+
+            yy, xx = np.mgrid[0:150, 0:200]
+            own = np.stack([xx * 255 // 199, yy * 255 // 149, np.full_like(xx, 40)], -1).astype(np.uint8)
+            Image.fromarray(own).save(out.parent / "own.png")
+            runs = page.evaluate("window.inpaintPlayground.state.runs")
+            page.set_input_files("input.pg-file", str(out.parent / "own.png"))
+            page.wait_for_function(f"() => window.inpaintPlayground.state.runs > {runs} && !window.inpaintPlayground.state.running",
+                                   timeout=120_000)
+            assert page.evaluate("window.inpaintPlayground.state.hasTruth") is False
+            n = page.evaluate("window.inpaintPlayground.state.N")
+            blue = page.evaluate(f"Array.from(window.inpaintPlayground.state.image.subarray({2 * n * n}, {3 * n * n}))")
+            assert np.allclose(blue, 40 / 255, atol=2 / 255)      # the image is the reader's photo
+            for name in ["telea"] + [m["name"] for m in manifest["methods"]]:
+                assert re.fullmatch(r"\d+ ms", page.inner_text(f'[data-method="{name}"] .pg-info')), name
         finally:
             context.close()
     finally:

@@ -46,6 +46,9 @@ def built_book(tmp_path_factory):
         if not (built / "html/book/intro.html").is_file():
             pytest.fail(f"INPAINTLIB_BUILT_BOOK={given} holds no built book (no html/book/intro.html)")
         return built
+    if not (ROOT / "book/_widgets_js/playground/manifest.js").exists():
+        pytest.fail("book/_widgets_js/playground is missing: run the tests through `make test` (it builds the "
+                    "playground page's models and scripts: `make playground`)")
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).with_name("jupyter-book")
     # Fresh checkpoints: every training cell really trains in the test build.

@@ -205,6 +205,13 @@ def test_playground_from_disk_with_the_network_blocked(site, chromium):
                                                ("file://", "data:", "blob:", "about:"))
     try:
         draw_stroke_and_check(page, methods, SCREENSHOTS / "playground-file.png")
+        # no method reads the pixels under the hole: other values there, the same fills
+        before = page.evaluate(SNAPSHOT)
+        page.evaluate("""async () => { const st = window.inpaintPlayground.state, NN = st.N * st.N;
+                                       st.image = st.image.map((v, i) => st.hole[i % NN] ? 1 - v : v);
+                                       await window.inpaintPlayground.run(); }""")
+        page.wait_for_function("() => !window.inpaintPlayground.state.running")
+        assert page.evaluate(SNAPSHOT) == before, "pixels under the hole changed a fill"
         # the raw view shows the prediction, the composite view the known pixels
         page.check("input.pg-raw")
         shown = page.evaluate("""() => {
@@ -313,10 +320,13 @@ def test_javascript_telea_and_canny_follow_opencv_and_scikit_image(site, chromiu
         js = page.evaluate("""([img, hole, n]) => {
             const pg = window.inpaintPlayground, im = Float32Array.from(img), h = Uint8Array.from(hole);
             const known = h.map(v => 1 - v);
-            return {edges: Array.from(pg.canny(im, known, n, 2.0)), telea: Array.from(pg.telea(im, h, n, 3))};
+            const noisy = im.map((v, i) => h[i % (n * n)] ? Math.random() : v);   // other pixels under the hole
+            return {edges: Array.from(pg.canny(im, known, n, 2.0)), telea: Array.from(pg.telea(im, h, n, 3)),
+                    teleaNoisy: Array.from(pg.telea(noisy, h, n, 3)), edgesNoisy: Array.from(pg.canny(noisy, known, n, 2.0))};
         }""", [img.ravel().tolist(), hole.ravel().tolist(), n])
     finally:
         context.close()
+    assert js["telea"] == js["teleaNoisy"] and js["edges"] == js["edgesNoisy"], "the hole's pixels leak into the fill"
     gray = 0.2125 * img[0] + 0.7154 * img[1] + 0.0721 * img[2]
     want = canny(gray.astype(np.float64), sigma=2.0, mask=hole == 0)
     got = np.array(js["edges"]).reshape(n, n) > 0.5

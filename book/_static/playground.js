@@ -111,7 +111,7 @@
   const KNOWN = 0, BAND = 1, INSIDE = 2;
   function telea(img, hole, n, radius) {
     const NN = n * n, out = new Float32Array(3 * NN), flag = new Uint8Array(NN), T = new Float32Array(NN);
-    for (let i = 0; i < 3 * NN; i++) out[i] = Math.round(255 * img[i]);
+    for (let i = 0; i < 3 * NN; i++) out[i] = hole[i % NN] ? 0 : Math.round(255 * img[i]);   // never read the hole
     for (let i = 0; i < NN; i++) { flag[i] = hole[i] ? INSIDE : KNOWN; T[i] = hole[i] ? 1e6 : 0; }
     const heap = [];   // binary min-heap of [T, index]
     const push = (t, i) => {
@@ -609,7 +609,7 @@
     readyResolve();
   }
 
-  api.telea = telea; api.canny = canny; api.psnr = psnr; api.ssim = ssim; api.presets = PRESETS; api.rng = rng;
+  api.run = runAll; api.telea = telea; api.canny = canny; api.psnr = psnr; api.ssim = ssim; api.presets = PRESETS; api.rng = rng;
   const go = () => { const root = document.getElementById("inpaint-playground"); if (root) start(root); };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go); else go();
 })();

@@ -270,3 +270,33 @@ def test_loader_benchmark_builds_fake_layouts_and_reports_per_worker_count(tmp_p
     assert [r.split("|")[2].strip() for r in rows] == ["0", "1"]
     assert all(float(r.split("|")[4]) > 0 for r in rows)          # images per second
     assert "no GPU record yet" in text or "GPU" in text
+
+
+def test_gmcnn_factors_table_states_gaps_and_effects_against_the_base():
+    import gmcnn_factors
+
+    def rec(g2, t2, g4, t4):
+        return {"overrides": {"image_size": 64}, "train_seconds": 1.0,
+                "psnr": {"20–40%": {"gmcnn": g2, "telea": t2, "mean_colour": 0.0},
+                         "40–60%": {"gmcnn": g4, "telea": t4, "mean_colour": 0.0}},
+                "se": {"20–40%": 0.5, "40–60%": 0.5}}
+
+    text = gmcnn_factors.table({"base": rec(21.0, 24.0, 18.5, 21.0), "width": rec(21.5, 24.0, 19.5, 21.0)}, "# t")
+    base_row = next(line for line in text.splitlines() if line.startswith("| the reference"))
+    width_row = next(line for line in text.splitlines() if line.startswith("| generator width"))
+    assert "-3.00" in base_row and "-2.50" in base_row
+    assert "-2.50" in width_row and "-1.50" in width_row
+    assert width_row.rstrip(" |").endswith("+0.50 / +1.00 dB")
+
+
+def test_gmcnn_factors_smoke_run_scores_beside_telea(tmp_path):
+    import gmcnn_factors
+
+    out = tmp_path / "f.md"
+    assert gmcnn_factors.main(["--factors", "base", "--scale", "0.01", "--per-bucket", "1",
+                               "--json", str(tmp_path / "f.json"), "--out", str(out)]) == 0
+    res = json.loads((tmp_path / "f.json").read_text())["base"]
+    assert res["overrides"]["pretrain_steps"] == 3 and res["overrides"]["finetune_steps"] == 1
+    for bucket in ("20–40%", "40–60%"):
+        assert math.isfinite(res["psnr"][bucket]["gmcnn"]) and res["psnr"][bucket]["telea"] > 0
+    assert "| the reference's settings" in out.read_text()

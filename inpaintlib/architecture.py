@@ -119,7 +119,18 @@ def _hw(s: Shape) -> str:
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    class ArchitectureFigure(Figure):
+        """A figure that shows itself as a PNG in IPython whatever the backend state (before a
+        notebook's first pyplot figure, the inline backend has not registered its formatter)."""
+
+        def _repr_png_(self) -> bytes:
+            import io
+
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", bbox_inches="tight")
+            return buf.getvalue()
+
+    fig = ArchitectureFigure(figsize=(width, height), dpi=100)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     return fig, ax

@@ -107,6 +107,9 @@ def test_sc_lmser_figure_reads_both_generators():
 
 
 def test_architecture_figure_dispatches_and_refuses_other_models():
-    assert "DCW on" in text(architecture_figure(CLmser(), size=64))
+    fig = architecture_figure(CLmser(), size=64)
+    assert "DCW on" in text(fig)
+    png = fig._repr_png_()       # what a notebook shows, even before its first pyplot figure
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
     with pytest.raises(TypeError, match="no architecture figure"):
         architecture_figure(torch.nn.Linear(2, 2))

@@ -116,12 +116,10 @@ def test_widget_state_and_local_javascript_are_in_the_page(built_book):
     assert (static / "mathjax/tex-mml-chtml.js").is_file()
 
 
-def test_intro_page_offline_in_chromium(built_book, chromium, tmp_path):
-    """Open the built page from disk with every non-file request blocked: it renders its
-    text, figures, equations and the explorer's controls from the saved widget state."""
-    page_url = (built_book / "html/book/intro.html").as_uri()
+def offline_context(chromium, outside: list):
+    """A browser context that lets through only file, data, blob and about URLs; every
+    other request is aborted and its URL appended to ``outside``."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    outside = []
 
     def guard(route):
         url = route.request.url
@@ -132,6 +130,15 @@ def test_intro_page_offline_in_chromium(built_book, chromium, tmp_path):
             route.abort()
 
     context.route("**/*", guard)
+    return context
+
+
+def test_intro_page_offline_in_chromium(built_book, chromium, tmp_path):
+    """Open the built page from disk with every non-file request blocked: it renders its
+    text, figures, equations and the explorer's controls from the saved widget state."""
+    page_url = (built_book / "html/book/intro.html").as_uri()
+    outside = []
+    context = offline_context(chromium, outside)
     page = context.new_page()
     page.goto(page_url, wait_until="load")
     page.wait_for_selector(".widget-slider", timeout=30_000)
@@ -234,18 +241,8 @@ async () => {
 def read_offline(chromium, html: Path, page_file: str, shot: Path):
     """Open one built page from disk with every non-file request blocked; return what
     :data:`READ_PAGE` finds, the console errors and the blocked requests."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
     outside, errors = [], []
-
-    def guard(route):
-        url = route.request.url
-        if url.startswith(("file://", "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    context.route("**/*", guard)
+    context = offline_context(chromium, outside)
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))

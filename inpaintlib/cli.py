@@ -265,9 +265,15 @@ def cmd_convert(args) -> int:
 
     if args.method not in methods():
         raise UserError(f"unknown method {args.method!r} for conversion; choose one of {', '.join(methods())}")
+    options = {}
+    if args.upsampling is not None:
+        if args.method != "pconv":
+            raise UserError(f"--upsampling applies to pconv conversions only (the {args.method} network's "
+                            "upsampling is fixed)")
+        options["upsampling"] = args.upsampling
     check_output_path(args.output, f"{args.method}.pt")
     try:
-        res = convert_file(args.method, args.original, args.output, trust=args.trust)
+        res = convert_file(args.method, args.original, args.output, trust=args.trust, **options)
     except ConversionError as err:
         message = str(err)
         raise UserError(message if str(args.original) in message else f"{args.original}: {message}") from err
@@ -430,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
     c.add_argument("--trust", action="store_true",
                    help="allow pickled Python objects besides tensors (only for files you trust)")
+    c.add_argument("--upsampling", choices=("nearest", "bilinear"), default=None,
+                   help="pconv only: the decoder's upsampling the original model was trained with "
+                        "(its upsampling_mode; default nearest); the checkpoint does not record it")
     c.set_defaults(func=cmd_convert)
 
     x = sub.add_parser("export", help="write a model file as ONNX or TorchScript")

@@ -30,31 +30,39 @@ What each original does differently, and how the conversion absorbs it:
   built with ``normalization="imagenet"``; each convolution weight is divided by its
   window size ``C_in·k·k`` (our layer multiplies by ``sum(1)/sum(M)``, so the product is
   the original's ``1/sum(M)``); the first layer, which has no bias in the original, gets
-  a zero bias; the frozen all-ones ``mask_conv`` kernels are checked and dropped. Exact
-  for a mask whose channels are equal (the original reads a mask image as RGB; ours is
-  one channel), and for binary masks (the original resizes mask files bilinearly, which
-  can leave grey values; ``inpaintlib`` requires a binary hole). An older layout of that
+  a zero bias; the frozen all-ones ``mask_conv`` kernels are checked and dropped. The
+  original's ``upsampling_mode`` (nearest by default, or bilinear for the decoder's
+  features; masks always nearest) is not saved in the checkpoint: pass
+  ``upsampling="bilinear"`` (``--upsampling bilinear``) for a model trained that way.
+  *Reproduces:* the network's output ``PConvUNet(image, mask)`` of the original for the
+  same photo, mapped back from ImageNet normalisation, for binary masks whose channels
+  are equal (the original reads a mask image as RGB; ours is one channel; it resizes mask
+  files bilinearly, which can leave grey values, while ``inpaintlib`` requires a binary
+  hole) — within float rounding (the tests: ≤ 1e-5). An older layout of that
   repository (``conv.conv2d`` / ``conv.mask2d``, a bias before every BatchNorm) is
   refused: a bias before BatchNorm is zeroed in the holes by the original layer, which
   no weights of ours reproduce.
 * **GMCNN** (shepnerd/inpainting_gmcnn, PyTorch release, ``GMCNN(in_channels=4)``, keys
   ``EB1.i``, ``EB2.i``, ``EB3.i``, ``decoding_layers.i``): the same input
   ``[(2·image − 1)·(1 − hole), hole]``, reflection padding, ELUs and the clamp to
-  ``[-1, 1]``; the conversion is a renaming. Exact; at image sizes where a reflection pad
-  is wider than the feature map the original raises an error and ours keeps mirroring.
+  ``[-1, 1]``; the conversion is a renaming. *Reproduces:* the generator's output for the
+  same photo and mask (≤ 1e-5); at image sizes where a reflection pad is wider than the
+  feature map the original raises an error and ours keeps mirroring.
 * **CTSDG** (xiefan-guo/ctsdg, ``Generator``, checkpoint ``{'generator': …}``; keys
   ``ec_texture_i``, ``dc_texture_i``, ``ec_structure_i``, ``dc_structure_i``,
   ``*_feature_projection``, ``bigff``, ``fusion_layer1/2``, ``cfa.msfa``, ``out_layer``):
   the same partial convolutions (NVIDIA's ``sum(1)/sum(M)`` renormalisation, bias-free),
   cross-coupled bilinear decoders, Bi-GFF (``texture_gamma`` is our ``alpha``,
-  ``structure_gamma`` our ``beta``), CFA and Tanh output; a renaming, exact for the
-  network. Not the same: the *structure input*. The original's test pipeline computes the
-  gray image and the Canny edges from the ``[-1, 1]`` tensor converted to 8 bits (dark
-  values wrap around) and Canny over the whole ground truth;
+  ``structure_gamma`` our ``beta``), CFA and Tanh output; a renaming. The *structure
+  input* is computed differently by default: the original's data loader takes the gray
+  image and the Canny edges from the ``[-1, 1]`` tensor converted to 8 bits (dark values
+  wrap around) and Canny over the whole ground truth, while
   :class:`~inpaintlib.models.ctsdg.CTSDG` computes gray (BT.709) from the clean image and
-  edges from the known pixels only. ``model(image, hole, edge=…)`` takes an edge map from
-  outside; the gray channel has no such argument, so outputs agree exactly only for the
-  same structure input (as the tests check).
+  edges from the known pixels only. :func:`inpaintlib.models.ctsdg.original_structure`
+  computes the original's pair, and ``model(image, hole, edge=edge, gray=gray)`` feeds it.
+  *Reproduces:* with that pair, the original test pipeline end to end — photo, mask,
+  edge and gray in, completed image out (≤ 1e-5 in the tests); with the default
+  structure input, a different (leak-free) input to the same network.
 * **CLmser, CLmser_n, CLmser_w, CAE** (CMACH508/CLmser, ``model/clmser*.py`` and
   ``model/cae.py``, all a class ``Generator``; keys ``DownBlocks.i.conv2d.weight``,
   ``DownBlocks.i.bn.*``, ``UpBlocks.i.dconv2d.weight``, ``UpBlocks.i.bn.*``,
@@ -63,7 +71,8 @@ What each original does differently, and how the conversion absorbs it:
   save the same keys, so the converter is named after the variant (``clmser``,
   ``clmser_n``, ``clmser_w``, ``cae``): DCW is checked (with DCW the decoder's tensors
   must equal the encoder's, without it they must not all do so); DPN leaves no trace in
-  the weights and is taken from the name. Exact.
+  the weights and is taken from the name. *Reproduces:* the generator's output for the
+  same photo and mask (≤ 1e-5).
 
 Checkpoints are read with ``torch.load(weights_only=True)``; Python objects saved beside
 the weights (CLmser's training config, NumPy scalars) are read as inert placeholders
@@ -189,9 +198,12 @@ def load_original(path: Union[str, os.PathLike], trust: bool = False) -> Any:
                 if not _head(path).startswith(b"PK"):  # not a PyTorch file: --trust would not help
                     raise ConversionError(f"{path} could not be read as a PyTorch checkpoint "
                                           f"({_load_failure(path, err)})") from err
-                raise ConversionError(f"{path} could not be read safely ({_load_failure(path, err)}); if the "
-                                      "file comes from a source you trust, convert it with trust=True "
-                                      "(command line: --trust)") from err
+                named = re.search(r"GLOBAL (\S+) was not an allowed global", str(err))
+                what = (f"it holds a pickled reference to {named.group(1)!r}, a Python function or class "
+                        "that unpickling would call" if named else _load_failure(path, err))
+                raise ConversionError(f"{path} could not be read safely: {what}; a safe load runs no code "
+                                      "from the file. If the file comes from a source you trust, convert it "
+                                      "with trust=True (command line: --trust)") from err
             stubs[".".join(m.groups())] = _placeholder(*m.groups())
         except Exception as err:  # text, truncated, not a torch file: torch raises many types
             raise ConversionError(f"{path} could not be read as a PyTorch checkpoint "
@@ -371,8 +383,11 @@ def pconv_key_table(layer_size: int = 7, base: int = 64) -> KeyTable:
     return t
 
 
-def _convert_pconv(sd: Mapping[str, torch.Tensor]) -> Conversion:
-    from .models.pconv_unet import PConvUNet
+def _convert_pconv(sd: Mapping[str, torch.Tensor], upsampling: str = "nearest") -> Conversion:
+    from .models.pconv_unet import UPSAMPLING, PConvUNet
+
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLING)}, got {upsampling!r}")
 
     old = [k for k in sd if ".conv.conv2d." in k or ".conv.mask2d." in k]
     if old:
@@ -396,6 +411,8 @@ def _convert_pconv(sd: Mapping[str, torch.Tensor]) -> Conversion:
                               f"not so in {_fmt_keys(bad)}", wrong_shape=bad)
 
     config = {"layers": layer_size, "base_channels": base, "normalization": "imagenet"}
+    if upsampling != "nearest":
+        config["upsampling"] = upsampling
     model = PConvUNet(**config)
     state: dict[str, torch.Tensor] = {}
     for i in range(1, layer_size + 1):
@@ -420,6 +437,8 @@ def _convert_pconv(sd: Mapping[str, torch.Tensor]) -> Conversion:
         "convolution weights divided by C_in·k·k: the original divides by sum(M) only",
         "enc_1 has no bias in the original: its bias is zero here",
         "the original's multi-channel input mask is taken as one hole channel replicated; masks must be binary",
+        f"decoder features upsampled by {upsampling} interpolation (masks by nearest), as the original run with "
+        f"upsampling_mode='{upsampling}': the weights do not record it; pass the mode the model was trained with",
     ]
     return Conversion(model, "pconv", config, "pconv", notes)
 
@@ -672,7 +691,9 @@ def _convert_ctsdg(sd: Mapping[str, torch.Tensor]) -> Conversion:
         "the network maps exactly (PConv with NVIDIA's renormalisation, bilinear decoders, Bi-GFF, CFA, heads)",
         "structure input: inpaintlib computes gray (BT.709) and Canny edges from the clean [0, 1] image, "
         "edges from the known pixels only; the original's test pipeline took both from the [-1, 1] tensor "
-        "cast to 8 bits (dark values wrap) and Canny of the whole image: pass edge= to supply an edge map",
+        "cast to 8 bits (dark values wrap) and Canny of the whole image: "
+        "model(image, hole, edge=e, gray=g) with (e, g) = inpaintlib.models.ctsdg.original_structure(image) "
+        "reproduces the original pipeline",
     ]
     config = {"layers": 7, "width": width}
     return Conversion(model, "ctsdg", config, "ctsdg", notes)
@@ -683,14 +704,16 @@ def _convert_ctsdg(sd: Mapping[str, torch.Tensor]) -> Conversion:
 # ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Converter:
-    fn: Callable[[Mapping[str, torch.Tensor]], Conversion]
+    fn: Callable[..., Conversion]
     wrappers: tuple[str, ...]
     origin: str
+    options: tuple[str, ...] = ()      # keyword options the converter takes (e.g. pconv's upsampling)
 
 
 _CONVERTERS: dict[str, _Converter] = {
     "pconv": _Converter(_convert_pconv, ("model", "state_dict"),
-                        "naoto0804/pytorch-inpainting-with-partial-conv (PConvUNet, checkpoint {'model': …})"),
+                        "naoto0804/pytorch-inpainting-with-partial-conv (PConvUNet, checkpoint {'model': …})",
+                        ("upsampling",)),
     "gmcnn": _Converter(_convert_gmcnn, ("netGM", "state_dict", "model"),
                         "shepnerd/inpainting_gmcnn, PyTorch release (the *_net_GM.pth state dict)"),
 }
@@ -707,16 +730,23 @@ def methods() -> dict[str, str]:
     return {name: c.origin for name, c in _CONVERTERS.items()}
 
 
-def convert(method: str, source: Source, trust: bool = False) -> Conversion:
+def convert(method: str, source: Source, trust: bool = False, **options) -> Conversion:
     """Convert an original checkpoint (a path, or an already loaded object) for ``method``.
 
-    Raises :class:`ConversionError` (a ``ValueError``) naming the keys when the checkpoint
-    does not match, ``FileNotFoundError`` for a missing file, and ``ValueError`` for an
-    unknown method.
+    ``options`` are what the original code takes as arguments but does not save with the
+    weights: ``upsampling="nearest"`` or ``"bilinear"`` for ``pconv`` (naoto0804's
+    ``upsampling_mode``; nearest is its default). Raises :class:`ConversionError` (a
+    ``ValueError``) naming the keys when the checkpoint does not match,
+    ``FileNotFoundError`` for a missing file, and ``ValueError`` for an unknown method or
+    option.
     """
     if method not in _CONVERTERS:
         raise ValueError(f"unknown method {method!r} for conversion; choose one of {', '.join(_CONVERTERS)}")
     conv = _CONVERTERS[method]
+    unknown = [k for k in options if k not in conv.options]
+    if unknown:
+        takes = f"it takes {', '.join(conv.options)}" if conv.options else "it takes none"
+        raise ValueError(f"the {method} conversion has no option {', '.join(unknown)} ({takes})")
     if isinstance(source, (str, os.PathLike)):
         obj = load_original(source, trust=trust)
         try:
@@ -726,25 +756,28 @@ def convert(method: str, source: Source, trust: bool = False) -> Conversion:
     else:
         sd = extract_state_dict(source, conv.wrappers)
     sd = {k: v.detach().cpu() for k, v in sd.items()}
-    return conv.fn(sd)
+    return conv.fn(sd, **options)
 
 
 def convert_file(method: str, source: Union[str, os.PathLike], output: Union[str, os.PathLike],
-                 trust: bool = False) -> Conversion:
-    """Convert ``source`` and write a portable model file to ``output``."""
+                 trust: bool = False, **options) -> Conversion:
+    """Convert ``source`` (with :func:`convert`'s ``options``) and write a portable model
+    file to ``output``."""
     from .registry import save_model
 
-    result = convert(method, source, trust=trust)
+    result = convert(method, source, trust=trust, **options)
     meta = {"converted_from": str(Path(source).name), "converter": method,
             "original": _CONVERTERS[method].origin, "notes": list(result.notes)}
     save_model(result.model, output, result.name, result.config, meta=meta)
     return result
 
 
-def convert_pconv(source: Source, trust: bool = False) -> nn.Module:
+def convert_pconv(source: Source, trust: bool = False, upsampling: str = "nearest") -> nn.Module:
     """naoto0804's PConv U-Net checkpoint → :class:`~inpaintlib.models.pconv_unet.PConvUNet`
-    (``normalization="imagenet"``), in eval mode. See the module docstring."""
-    return convert("pconv", source, trust).model
+    (``normalization="imagenet"``), in eval mode. ``upsampling``: the ``upsampling_mode``
+    the original model was trained with (``"nearest"``, its default, or ``"bilinear"``);
+    the checkpoint does not record it. See the module docstring."""
+    return convert("pconv", source, trust, upsampling=upsampling).model
 
 
 def convert_gmcnn(source: Source, trust: bool = False) -> nn.Module:

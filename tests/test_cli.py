@@ -201,6 +201,13 @@ def test_convert_then_inpaint_eval_and_export(tmp_path, capsys):
     assert ox.is_file()
 
 
+class _Unsafe:
+    """Pickles as a call to ``print``: what a safe load must refuse."""
+
+    def __reduce__(self):
+        return (print, ("a pickled call ran",))
+
+
 def test_convert_and_export_user_errors(tmp_path, capsys):
     assert main(["convert", "lama", str(tmp_path / "x.pth"), "-o", str(tmp_path / "o.pt")]) == 2
     assert "unknown method 'lama'" in capsys.readouterr().err
@@ -215,6 +222,21 @@ def test_convert_and_export_user_errors(tmp_path, capsys):
     assert not (tmp_path / "o.pt").exists()          # nothing written for a failed conversion
     assert main(["convert", "gmcnn", str(tmp_path / "naoto.pth"), "-o", str(tmp_path / "o.pt")]) == 2
     assert "looks like a pconv checkpoint" in capsys.readouterr().err
+    assert main(["convert", "gmcnn", str(tmp_path / "naoto.pth"), "-o", str(tmp_path / "o.pt"),
+                 "--upsampling", "bilinear"]) == 2
+    assert "--upsampling applies to pconv conversions only" in capsys.readouterr().err
+    # a pickled callable: refused by the safe load, named in one error line with the path once
+    _naoto_checkpoint(tmp_path / "naoto.pth")
+    torch.save({"model": torch.load(tmp_path / "naoto.pth")["model"], "hook": _Unsafe()}, tmp_path / "unsafe.pth")
+    assert main(["convert", "pconv", str(tmp_path / "unsafe.pth"), "-o", str(tmp_path / "o.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(str(tmp_path / "unsafe.pth")) == 1 and "'print'" in err and "--trust" in err
+    assert len(err.strip().splitlines()) == 1 and "add_safe_globals" not in err
+    # -o naming a folder: one clear line, nothing written there, no stray temporary file
+    assert main(["convert", "pconv", str(tmp_path / "naoto.pth"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "it is a folder" in err and err.count(str(tmp_path)) >= 1
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "o.pt").exists()
     assert main(["export", str(tmp_path / "none.pt"), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]) == 2
     assert "model file not found" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "naoto.pth"), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]) == 2

@@ -4,6 +4,7 @@ The original layouts are recorded here as data (key names and shapes as the orig
 saves them, read from its source), and each original network's computation is written out
 again as a small functional reference forward driven by the original-named state dict.
 """
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,7 @@ def naoto_layer(x, mask, weight, bias, stride):
     return out, new_mask
 
 
-def naoto_forward(sd, image, hole, layer_size=7, calibrate=False):
+def naoto_forward(sd, image, hole, layer_size=7, calibrate=False, upsampling_mode="nearest"):
     """The original's test-time computation for one photo and hole mask, output in [0, 1].
 
     ``calibrate=True`` first sets every BatchNorm's running statistics to the batch's own
@@ -120,7 +121,7 @@ def naoto_forward(sd, image, hole, layer_size=7, calibrate=False):
         ms.append(m)
     h, m = hs[-1], ms[-1]
     for i in range(layer_size, 0, -1):
-        h = torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), hs[i - 1]], 1)
+        h = torch.cat([F.interpolate(h, scale_factor=2, mode=upsampling_mode), hs[i - 1]], 1)
         m = torch.cat([F.interpolate(m, scale_factor=2, mode="nearest"), ms[i - 1]], 1)
         h, m = naoto_layer(h, m, sd[f"dec_{i}.conv.input_conv.weight"], sd.get(f"dec_{i}.conv.input_conv.bias"), 1)
         if i > 1:
@@ -179,6 +180,34 @@ def test_pconv_converted_output_matches_the_original_computation(layer_size):
         ref = naoto_forward(sd, image, hole, layer_size)
     assert (ours - ref).abs().max() <= 1e-5
     assert ref.std() > 0.05            # a real signal, not a constant output
+
+
+def test_pconv_bilinear_upsampling_is_a_conversion_option(tmp_path):
+    """naoto0804's ``upsampling_mode='bilinear'`` (features only) leaves no trace in the
+    weights: converted with the matching option the outputs agree, with the default they do not."""
+    sd = pconv_state_dict(pconv_layers(scale=16), seed=3)
+    image, hole = photo_and_hole(256)
+    with torch.no_grad():
+        naoto_forward(sd, image, hole, calibrate=True, upsampling_mode="bilinear")
+        ref = naoto_forward(sd, image, hole, upsampling_mode="bilinear")
+        bilinear = cv.convert_pconv(sd, upsampling="bilinear")
+        nearest = cv.convert_pconv(sd)
+        assert (bilinear(image, hole) - ref).abs().max() <= 1e-5 and ref.std() > 0.05
+        assert (nearest(image, hole) - ref).abs().max() > 1e-3
+    res = cv.convert_file("pconv", _save(tmp_path / "naoto.pth", {"model": sd}), tmp_path / "ours.pt",
+                          upsampling="bilinear")
+    assert res.config["upsampling"] == "bilinear"
+    with torch.no_grad():
+        assert (load_model(tmp_path / "ours.pt")(image, hole) - ref).abs().max() <= 1e-5   # stored in the file
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        cv.convert_pconv(sd, upsampling="bicubic")
+    with pytest.raises(ValueError, match="no option upsampling"):
+        cv.convert("gmcnn", {}, upsampling="bilinear")
+
+
+def _save(path, obj):
+    torch.save(obj, path)
+    return path
 
 
 def test_converted_pconv_never_sees_hole_pixels():
@@ -586,8 +615,9 @@ def nvidia_pconv(x, mask, weight, stride, pad):
     return F.conv2d(x * mask, weight, None, stride, pad) * (ratio * update), update
 
 
-def ctsdg_forward(sd, image, hole, edge, calibrate=False):
-    """The official generator's forward on the test pipeline's inputs (given edge and gray)."""
+def ctsdg_forward(sd, image, hole, edge, calibrate=False, gray=None):
+    """The official generator's forward on the test pipeline's inputs (given edge and gray;
+    gray defaults to the BT.709 luma of the clean image)."""
     def bn(h, p):
         if calibrate:
             sd[f"{p}.running_mean"], sd[f"{p}.running_var"] = h.mean(dim=(0, 2, 3)), h.var(dim=(0, 2, 3))
@@ -595,7 +625,8 @@ def ctsdg_forward(sd, image, hole, edge, calibrate=False):
                             sd[f"{p}.bias"], False, 0.0, 1e-5)
 
     mask = 1 - hole
-    gray = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if gray is None:
+        gray = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(1, 3, 1, 1)).sum(1, keepdim=True)
     inputs = {"texture": ((image * 2 - 1) * mask, mask.repeat(1, 3, 1, 1)),
               "structure": (torch.cat([edge * mask, gray * mask], 1), mask.repeat(1, 2, 1, 1))}
     kernels = [7, 5, 5, 3, 3, 3, 3]
@@ -695,3 +726,66 @@ def test_ctsdg_converted_output_matches_the_original_computation():
         ours = model(image, hole, edge=edge)
         ref = ctsdg_forward(sd, image, hole, edge)
     assert (ours - ref).abs().max() <= 1e-5 and ref.std() > 0.02
+
+
+def official_loader_structure(image, sigma=2.0):
+    """utils/canny.py's image_to_edge on the data loader's [-1, 1] tensor, step by step:
+    ToPILImage (``mul(255).byte()``), rgb2gray of the bytes, canny of the whole image,
+    ToTensor of the float gray image (mode F: no rescaling)."""
+    from PIL import Image
+    from skimage.color import rgb2gray
+    from skimage.feature import canny
+
+    edges, grays = [], []
+    for x in image * 2 - 1:
+        pil = Image.fromarray(x.mul(255).byte().permute(1, 2, 0).numpy(), "RGB")
+        gray = rgb2gray(np.array(pil))
+        edges.append(torch.from_numpy(np.array(Image.fromarray(canny(gray, sigma=sigma))).astype(np.float32)))
+        grays.append(torch.from_numpy(np.array(Image.fromarray(gray), dtype=np.float32)))
+    return torch.stack(edges)[:, None], torch.stack(grays)[:, None]
+
+
+def test_ctsdg_original_structure_is_the_official_loaders():
+    from inpaintlib.models.ctsdg import original_structure
+
+    image, _ = photo_and_hole(64, b=3, seed=4)
+    image[0, :, :16] = 0.0                       # black rows: the cast wraps them to byte 1
+    edge, gray = original_structure(image)
+    want_edge, want_gray = official_loader_structure(image)
+    assert torch.equal(edge, want_edge) and edge.sum() > 0
+    assert (gray - want_gray).abs().max() <= 1e-6
+    assert abs(float(gray[0, 0, 0, 0]) - 1 / 255) <= 1e-6        # black → byte 1 in every channel
+    luma = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    assert (gray - luma).abs().max() > 0.3                           # the wrap is not a small effect
+
+
+def test_ctsdg_converted_checkpoint_reproduces_the_original_pipeline_end_to_end():
+    from inpaintlib.models.ctsdg import original_structure
+
+    sd = ctsdg_state_dict(base=4, planes=4, seed=7)
+    image, hole = photo_and_hole(128, seed=3)
+    edge, gray = official_loader_structure(image)           # what the original's test.py feeds
+    with torch.no_grad():
+        ctsdg_forward(sd, image, hole, edge, calibrate=True, gray=gray)
+        model = cv.convert_ctsdg({"generator": sd})
+        ref = ctsdg_forward(sd, image, hole, edge, gray=gray)
+        e, g = original_structure(image)
+        ours = model(image, hole, edge=e, gray=g)
+        default = model(image, hole)                         # the book's own structure input
+    assert (ours - ref).abs().max() <= 1e-5 and ref.std() > 0.02
+    assert (default - ref).abs().max() > 1e-3                # without them the outputs differ
+
+
+def test_ctsdg_gray_argument_is_checked():
+    from inpaintlib.models.ctsdg import CTSDG
+
+    model = CTSDG(layers=3, width=0.0625).eval()
+    image, hole = photo_and_hole(32, b=1)
+    for bad, msg in ((torch.zeros(1, 2, 32, 32), "B×1×H×W"), (torch.full((1, 1, 32, 32), 2.0), r"\[0, 1\]"),
+                     (torch.zeros(1, 1, 32, 32, dtype=torch.long), "floating-point")):
+        with pytest.raises(ValueError, match=msg):
+            model(image, hole, gray=bad)
+    with torch.no_grad():
+        a = model(image, hole, gray=torch.zeros(1, 1, 32, 32))
+        b = model(image, hole, gray=torch.ones(1, 1, 32, 32))
+    assert (a - b).abs().max() > 0                           # the gray map reaches the network

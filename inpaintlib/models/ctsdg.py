@@ -61,10 +61,13 @@ tensor cast to ``uint8``, which wraps dark pixels. Canny smooths with a Gaussian
 edges of the full image near the hole would depend on the hidden pixels; the book's
 generators never see hole pixels, so :func:`known_region_edges` runs Canny with
 scikit-image's ``mask`` (smoothing normalised over the known pixels only, edges only
-inside the eroded known region). The original fed the ground truth's full Canny map;
-pass it as ``edge=`` to reproduce that protocol (it is masked, but its pixels next to
-the hole are then computed from hidden content). The training targets (``L_inter``,
-the edge detector) use the full Canny map of the ground truth, as the original.
+inside the eroded known region). The original fed the ground truth's full Canny map and
+a gray image taken from the wrapped 8-bit tensor; :func:`original_structure` computes
+both that way, and ``forward(image, hole, edge=…, gray=…)`` feeds them to the network
+(masked, as the original), which reproduces the original pipeline end to end with
+converted weights — at the price of edge pixels next to the hole computed from hidden
+content. The training targets (``L_inter``, the edge detector) use the full Canny map of
+the ground truth, as the original.
 
 ``forward`` returns the prediction in ``[0, 1]`` (``(tanh + 1)/2``); ``return_aux=True``
 adds the intermediate outputs, :meth:`CTSDG.forward_all` wraps them in
@@ -95,7 +98,7 @@ from ..tensors import in_export_mode, validate, validate_image
 from .pconv_unet import MIN_CHANNELS, encoder_plan
 
 __all__ = ["CTSDG", "CTSDGOutputs", "CTSDGDiscriminator", "CTSDGPatchGAN", "EdgeDetector",
-           "Projection", "known_region_edges", "structure_input"]
+           "Projection", "known_region_edges", "original_structure", "structure_input"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -127,29 +130,72 @@ def known_region_edges(image: torch.Tensor, hole: Optional[torch.Tensor] = None,
     return torch.from_numpy(maps[:, None].astype(np.float32)).to(device=image.device, dtype=image.dtype)
 
 
+def original_structure(image: torch.Tensor, sigma: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The structure input *as the original CTSDG pipeline computes it*: ``(edge, gray)``,
+    each ``B×1×H×W`` in ``[0, 1]``, from the whole (unmasked) image.
+
+    The official data loader normalises the photo to ``[-1, 1]`` and hands that tensor to
+    ``utils/canny.py``'s ``image_to_edge``, which converts it to an 8-bit image with
+    ``ToPILImage`` — ``round toward zero of 255·x``, kept modulo 256, so a pixel of value
+    ``v`` in ``[0, 1]`` becomes ``trunc(255·(2v − 1)) mod 256``: from mid-gray up, 0 … 255
+    as ``2v − 1`` would give; below it the product is negative and *wraps* (black becomes
+    1, a pixel just under mid-gray about 255) — then takes scikit-image's ``rgb2gray`` of those bytes (BT.709 weights on ``byte/255``)
+    as the gray image and ``canny(gray, sigma)`` of the whole picture as the edge map.
+
+    Pass both to :meth:`CTSDG.forward` (``edge=…, gray=…``) to feed a converted checkpoint
+    exactly what the original fed it at test time: the output then equals the original
+    pipeline's (``inpaintlib.convert``'s tests check it). The book's own models never use
+    this: the wrapped gray image is an artefact, and edges of the whole image depend on
+    the hidden pixels near the hole. Runs on the CPU (scikit-image); results have
+    ``image``'s device and dtype.
+    """
+    from skimage.color import rgb2gray
+    from skimage.feature import canny
+
+    validate_image(image)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    signed = image.detach().to("cpu", torch.float32) * 2.0 - 1.0
+    # torch's float → uint8 cast (what ToPILImage does): truncate, then modulo 256
+    u8 = torch.remainder(torch.trunc(signed * 255.0).to(torch.int64), 256).to(torch.uint8)
+    rgb = u8.permute(0, 2, 3, 1).numpy()
+    gray = np.stack([rgb2gray(x) for x in rgb]) if len(rgb) else np.zeros(rgb.shape[:3])
+    edge = np.stack([canny(g, sigma=sigma) for g in gray]) if len(gray) else np.zeros(gray.shape, dtype=bool)
+    as_tensor = lambda a: torch.from_numpy(a[:, None].astype(np.float32)).to(  # noqa: E731
+        device=image.device, dtype=image.dtype)
+    return as_tensor(edge), as_tensor(gray)
+
+
+def _check_map(name: str, t, image: torch.Tensor, check: bool) -> torch.Tensor:
+    """``t`` as a ``B×1×H×W`` map in [0, 1] on ``image``'s device and dtype, or a clear error."""
+    if not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[1] != 1 \
+            or t.shape[0] != image.shape[0] or t.shape[-2:] != image.shape[-2:]:
+        shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"{name} must be a B×1×H×W map matching the image {tuple(image.shape)}, got {shape}")
+    if not t.is_floating_point() or (check and not in_export_mode() and (
+            not bool(torch.isfinite(t).all())
+            or (t.numel() and (float(t.min()) < 0 or float(t.max()) > 1)))):
+        raise ValueError(f"{name} must be a finite floating-point map with values in [0, 1]")
+    return t.to(device=image.device, dtype=image.dtype)
+
+
 def structure_input(image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,
-                    sigma: float = 2.0, check: bool = True) -> torch.Tensor:
+                    sigma: float = 2.0, check: bool = True, *,
+                    gray: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The structure stream's input ``[edge ⊙ M, gray ⊙ M]``, ``B×2×H×W`` (``M = 1 − hole``).
 
-    ``edge`` defaults to :func:`known_region_edges` (σ = ``sigma``); the gray image uses
-    scikit-image's ``rgb2gray`` weights (BT.709), in ``[0, 1]``. ``check=False`` skips the
-    checks that read values (of ``image``, ``hole`` and ``edge``); shapes are always checked.
+    ``edge`` defaults to :func:`known_region_edges` (σ = ``sigma``); ``gray`` defaults to
+    the image's luma with scikit-image's ``rgb2gray`` weights (BT.709), in ``[0, 1]``.
+    Either can be given as a ``B×1×H×W`` map in ``[0, 1]`` (e.g. from
+    :func:`original_structure`); both are masked here. ``check=False`` skips the checks
+    that read values (of ``image``, ``hole``, ``edge`` and ``gray``); shapes are always
+    checked.
     """
     validate(image, hole, check=check)
-    if edge is None:
-        edge = known_region_edges(image, hole, sigma)
-    else:
-        if not isinstance(edge, torch.Tensor) or edge.dim() != 4 or edge.shape[1] != 1 \
-                or edge.shape[0] != image.shape[0] or edge.shape[-2:] != image.shape[-2:]:
-            shape = tuple(edge.shape) if isinstance(edge, torch.Tensor) else type(edge).__name__
-            raise ValueError(f"edge must be a B×1×H×W map matching the image {tuple(image.shape)}, got {shape}")
-        if not edge.is_floating_point() or (check and not in_export_mode() and (
-                not bool(torch.isfinite(edge).all())
-                or (edge.numel() and (float(edge.min()) < 0 or float(edge.max()) > 1)))):
-            raise ValueError("edge must be a finite floating-point map with values in [0, 1]")
-        edge = edge.to(device=image.device, dtype=image.dtype)
+    edge = known_region_edges(image, hole, sigma) if edge is None else _check_map("edge", edge, image, check)
+    gray = grayscale(image, "709", check=False) if gray is None else _check_map("gray", gray, image, check)
     valid = 1.0 - hole.to(image.dtype)
-    return torch.cat([edge, grayscale(image, "709", check=False)], dim=1) * valid
+    return torch.cat([edge, gray], dim=1) * valid
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,15 +383,18 @@ class CTSDG(nn.Module):
         return h
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,
-                return_aux: bool = False, return_attention: bool = False, check: bool = True):
+                return_aux: bool = False, return_attention: bool = False, check: bool = True, *,
+                gray: Optional[torch.Tensor] = None):
         """Inpaint ``image`` where ``hole`` is 1; see the class docstring. ``check=False``
-        skips the input checks that read values (a recipe's training step)."""
+        skips the input checks that read values (a recipe's training step). ``edge`` and
+        ``gray`` (``B×1×H×W`` in ``[0, 1]``) replace the structure input's computed edge
+        map and gray image; :func:`original_structure` gives the original pipeline's."""
         validate(image, hole, check=check)
         self._check_size(hole)
         hole = hole.to(image.dtype)
         valid = 1.0 - hole
         x_t = (image * 2.0 - 1.0) * valid                       # texture input, [-1, 1], hole = 0
-        x_s = structure_input(image, hole, edge, self.sigma, check=check)    # [edge, gray] ⊙ M
+        x_s = structure_input(image, hole, edge, self.sigma, check=check, gray=gray)    # [edge, gray] ⊙ M
         tex = self._encode(self.texture_encoder, x_t, valid)
         struct = self._encode(self.structure_encoder, x_s, valid)
         f_t = self._decode(self.texture_decoder, struct[-1], tex)      # structure bottleneck, texture skips
@@ -369,9 +418,9 @@ class CTSDG(nn.Module):
         return out, aux
 
     def forward_all(self, image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,
-                    return_attention: bool = False) -> CTSDGOutputs:
+                    return_attention: bool = False, *, gray: Optional[torch.Tensor] = None) -> CTSDGOutputs:
         """One forward pass returning every intermediate output as :class:`CTSDGOutputs`."""
-        out, aux = self.forward(image, hole, edge, return_aux=True, return_attention=return_attention)
+        out, aux = self.forward(image, hole, edge, return_aux=True, return_attention=return_attention, gray=gray)
         return CTSDGOutputs(output=out, **aux)
 
     # -- fine-tuning: every BatchNorm frozen ---------------------------------------------

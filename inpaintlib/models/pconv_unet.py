@@ -53,7 +53,7 @@ from ..nn.partial_conv import ConcatMask, PartialConv2d
 from ..registry import register_model
 from ..tensors import validate, validate_hole
 
-__all__ = ["PConvUNet", "PlainUNet", "encoder_plan", "MIN_CHANNELS", "NORMALIZATIONS",
+__all__ = ["PConvUNet", "PlainUNet", "encoder_plan", "MIN_CHANNELS", "NORMALIZATIONS", "UPSAMPLING",
            "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: ``width`` never shrinks a layer below this many channels.
@@ -181,8 +181,12 @@ class PConvBlock(nn.Module):
         return self.act(self.bn(y)), valid
 
 
-def _up(t: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(t, scale_factor=2.0, mode="nearest")
+def _up(t: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
+    return F.interpolate(t, scale_factor=2.0, mode=mode)
+
+
+#: How :class:`PConvUNet`'s decoder may upsample its features (its ``upsampling`` argument).
+UPSAMPLING = ("nearest", "bilinear")
 
 
 @register_model("pconv")
@@ -204,6 +208,11 @@ class PConvUNet(_UNetBase):
             convention of naoto0804's re-implementation, whose released weights
             :func:`inpaintlib.convert.convert_pconv` turns into this class. Either way
             the hole pixels are zeroed *after* the mapping.
+        upsampling: how the decoder enlarges its *features* ×2: ``"nearest"`` (default,
+            the paper's) or ``"bilinear"`` (half-pixel centres, ``align_corners=False``),
+            naoto0804's ``upsampling_mode`` option. Masks are always upsampled by nearest
+            neighbour, as in that code. The weights do not record the choice: a network
+            trained one way must run the same way.
 
     ``layers=7, width=1`` has 25,779,860 parameters; ``layers=8`` 32,859,796 (module
     docstring). The encoder uses single-channel PConv (every channel of a level shares
@@ -213,10 +222,13 @@ class PConvUNet(_UNetBase):
 
     def __init__(self, layers: int = 7, in_channels: int = 3, base_channels: int = 64,
                  width: float = 1.0, freeze_encoder_bn: bool = False,
-                 normalization: str = "minus_one_one"):
+                 normalization: str = "minus_one_one", upsampling: str = "nearest"):
         super().__init__(layers, in_channels, base_channels, width)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
+        self.upsampling = upsampling
         if normalization == "imagenet" and in_channels != 3:
             raise ValueError(f"normalization='imagenet' needs 3 input channels, got {in_channels}")
         self.normalization = normalization
@@ -268,7 +280,7 @@ class PConvUNet(_UNetBase):
         h, v = levels[-1]
         decoded = []
         for j in reversed(range(self.layers)):
-            h, v = _up(h), _up(v)
+            h, v = _up(h, self.upsampling), _up(v)
             skip_h, skip_v = levels[j]
             x = torch.cat([h, skip_h], dim=1)
             # the concatenation's mask, one copy per channel, without building B×C×H×W

@@ -300,3 +300,21 @@ def test_gmcnn_factors_smoke_run_scores_beside_telea(tmp_path):
     for bucket in ("20–40%", "40–60%"):
         assert math.isfinite(res["psnr"][bucket]["gmcnn"]) and res["psnr"][bucket]["telea"] > 0
     assert "| the reference's settings" in out.read_text()
+
+
+def test_idmrf_region_smoke_run_trains_three_arms_and_measures_the_pull_on_the_hole(tmp_path):
+    import idmrf_region
+
+    out, js = tmp_path / "r.md", tmp_path / "r.json"
+    assert idmrf_region.main(["--scale", "0.02", "--seeds", "1", "2", "--json", str(js), "--out", str(out)]) == 0
+    res = json.loads(js.read_text())
+    assert res["schedule"]["pretrain_steps"] == 3 and res["schedule"]["finetune_steps"] == 1
+    assert set(res["psnr"]) == {"none", "image", "patch"} and all(len(v) == 2 for v in res["psnr"].values())
+    assert set(res["differences"]) == {"patch-none", "image-none", "patch-image"}
+    # rectangles: the local patch is the hole's box, so all of its gradient lands on the hole;
+    # on the whole image, known pixels take part of it
+    grad = res["gradient"]
+    assert grad["patch"]["share_on_hole"] > 0.99 > grad["image"]["share_on_hole"]
+    text = out.read_text()
+    assert "| + ID-MRF on the local patch" in text and "| patch − none |" in text
+    assert all(line.count("|") == 5 for line in text.splitlines() if line.startswith("| ID-MRF on"))

@@ -218,6 +218,28 @@ def test_finetune_generator_loss_matches_the_original(masks):
     assert [name for name, _ in trainer.losses] == ["d", "g"]
 
 
+def test_mrf_region_image_is_the_whole_completion_for_the_ablation():
+    """``mrf_region="image"`` (the ablation's arm) gives ID-MRF the whole completed image and
+    truth even for rectangles, while the local critic still sees the patch."""
+    s = recipe.schedule("quick", image_size=32, width=0.125)
+    hole = rect_holes()
+    image, pred = batch(hole, seed=1)
+    calls = []
+
+    def mrf(gen, target):
+        calls.append((gen.detach().clone(), target.detach().clone()))
+        return (gen - target).abs().mean()
+
+    trainer = RecordingTrainer(g=FixedGenerator(pred), dg=SignedCritic(1), dl=SignedCritic(2))
+    step = recipe.finetune_step_fn(s.confidence(), mrf, d_steps=1, local_size=16, mrf_region="image")
+    step(trainer, (image, hole))
+    comp = pred * hole + image * (1 - hole)
+    torch.testing.assert_close(calls[0][0], comp)
+    torch.testing.assert_close(calls[0][1], image)
+    with pytest.raises(ValueError, match="mrf_region"):
+        recipe.finetune_step_fn(s.confidence(), mrf, mrf_region="hole")
+
+
 def masked_penalty(weight, real, fake, alpha, mask):
     """The TF ``gradients_penalty`` on ``random_interpolates`` of the ``[-1, 1]`` images:
     ``10 · mean_b (sqrt(Σ_{c,y,x} mask · (∂D/∂x̂)²) − 1)²``, by autograd in the test."""

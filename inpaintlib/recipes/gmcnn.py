@@ -62,7 +62,7 @@ from ..train import Trainer
 from ._common import (data_config, frozen, paper_backbone, plain, plan_for, run_phase, unchecked, unchecked_model,
                       with_batch_check, with_workers)
 
-__all__ = ["GMCNNSchedule", "SCHEDULES", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
+__all__ = ["GMCNNSchedule", "SCHEDULES", "MRF_REGIONS", "schedule", "idmrf_loss", "pretrain_step_fn", "finetune_step_fn",
            "pretrain", "finetune", "train_gmcnn"]
 
 
@@ -194,9 +194,13 @@ def pretrain_step_fn(confidence: Callable, loss_weights: Optional[dict] = None) 
     return with_batch_check(step_fn)
 
 
+#: Where ID-MRF compares the completion with the truth (:func:`finetune_step_fn`'s ``mrf_region``).
+MRF_REGIONS = ("patch", "image")
+
+
 def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int = 5,
                      adversarial: str = "hinge", loss_weights: Optional[dict] = None,
-                     local_size: Optional[int] = None) -> Callable:
+                     local_size: Optional[int] = None, mrf_region: str = "patch") -> Callable:
     """Phase 2: ``d_steps`` critic steps, then one generator step with reconstruction,
     ID-MRF (skipped when ``mrf`` is None) and adversarial terms.
 
@@ -206,6 +210,11 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
     whole image. ``L_rec`` and ``L_ae`` are on the ``[-1, 1]`` scale (2× the ``[0, 1]``
     L1). With ``"wgan-gp"`` the penalty is restricted to the hole (global critic) and the
     hole cropped like the patch (local critic), on the ``[-1, 1]`` scale, as in the TF code.
+
+    ``mrf_region="image"`` computes ID-MRF on the whole completed image even for
+    rectangles — not the original's choice: known pixels match themselves, which dilutes
+    the hole's gradient. It exists for the ablation that measures that difference
+    (``benchmarks/idmrf_region.py``); ``"patch"`` (default) is the original's.
 
     Nothing in the step reads a tensor's value on the host (the batch was checked by the
     data pipeline; every internal call passes ``check=False``), and the generator's step
@@ -217,6 +226,8 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
 
     if adversarial not in ("hinge", "wgan-gp"):
         raise ValueError(f"adversarial must be 'hinge' or 'wgan-gp', got {adversarial!r}")
+    if mrf_region not in MRF_REGIONS:
+        raise ValueError(f"mrf_region must be one of {MRF_REGIONS}, got {mrf_region!r}")
     w = dict(GMCNN_LOSS_WEIGHTS, **(loss_weights or {}))
     # the batch was checked where it entered (the data pipeline): no call in the step reads values
     confidence = unchecked(confidence)
@@ -255,7 +266,8 @@ def finetune_step_fn(confidence: Callable, mrf: Optional[Callable], d_steps: int
             total = total + w["adv"] * adv
             logs = {"rec": rec, "ae": ae, "adv": adv, "d": d_loss}
             if mrf is not None:
-                m = mrf(fake_l, real_l)   # rectangles: the local patch; free-form: the whole image
+                # rectangles: the local patch; free-form (or mrf_region="image"): the whole image
+                m = mrf(fake_l, real_l) if mrf_region == "patch" else mrf(comp, image)
                 total = total + w["mrf"] * m
                 logs["mrf"] = m
             trainer.optimize("g", total)
@@ -279,18 +291,19 @@ def pretrain(g: nn.Module, data: Callable, sched: GMCNNSchedule, out_dir: Union[
 def finetune(g: nn.Module, dg: nn.Module, dl: nn.Module, data: Callable, sched: GMCNNSchedule,
              out_dir: Union[str, Path], *, mrf: Optional[nn.Module] = None, confidence: Optional[Callable] = None,
              adversarial: str = "hinge", name: str = "finetune", device=None, progress: bool = True,
-             config: Optional[dict] = None) -> dict:
+             config: Optional[dict] = None, mrf_region: str = "patch") -> dict:
     """Phase 2 (load-or-train) into ``<out_dir>/<name>``; ``mrf=None`` trains without ID-MRF;
-    ``config`` adds checkpoint config entries."""
+    ``config`` adds checkpoint config entries; ``mrf_region``: see :func:`finetune_step_fn`."""
     confidence = confidence or sched.confidence()
     local = sched.image_size // 2 if sched.masks == "rectangle" else None
     opts = {"g": torch.optim.Adam(g.parameters(), lr=sched.lr_finetune, betas=sched.betas),
             "d": torch.optim.Adam(list(dg.parameters()) + list(dl.parameters()), lr=sched.lr_finetune,
                                   betas=sched.betas)}
-    step_fn = finetune_step_fn(confidence, mrf, sched.d_steps, adversarial, local_size=local)
+    step_fn = finetune_step_fn(confidence, mrf, sched.d_steps, adversarial, local_size=local, mrf_region=mrf_region)
     trainer = Trainer({"g": g, "dg": dg, "dl": dl}, opts, step_fn, out_dir=Path(out_dir) / name,
                       max_steps=sched.finetune_steps, device=device, progress=progress,
-                      config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None, **asdict(sched),
+                      config={"phase": name, "adversarial": adversarial, "mrf": mrf is not None,
+                              **({"mrf_region": mrf_region} if mrf_region != "patch" else {}), **asdict(sched),
                               **(config or {})})
     return run_phase(trainer, data, confidence, mrf)
 

@@ -448,8 +448,9 @@ def test_celeba_hq_splits_and_split_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"ghost\.png.*line 2 of .*test\.txt"):
         D.CelebAHQ(tmp_path, split="test")
     (tmp_path / "train.txt").unlink()
-    with pytest.raises(FileNotFoundError, match=r"train\.txt.*data_scripts/celeba_hq\.py"):
+    with pytest.raises(FileNotFoundError, match=r"train\.txt.*data_scripts/celeba_hq\.py") as err:
         D.CelebAHQ(tmp_path, split="train")
+    assert "download" not in str(err.value) and "images you have" in str(err.value)   # no download exists
 
 
 # ----------------------------------------------------------------------------- Places2

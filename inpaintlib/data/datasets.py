@@ -43,8 +43,17 @@ __all__ = ["CelebA", "CelebAHQ", "Places2", "read_list_file"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+_HOW = {
+    # CelebA and CelebA-HQ have no direct download: the script reads files the user fetched by hand
+    "celeba.py": "to prepare it from img_align_celeba.zip and list_eval_partition.txt downloaded by hand "
+                 "(see `python data_scripts/celeba.py --help`)",
+    "celeba_hq.py": "to prepare it from a folder or archive of CelebA-HQ images you have "
+                    "(see `python data_scripts/celeba_hq.py --help`)",
+}
+
+
 def _hint(script: str) -> str:
-    return f"run `python data_scripts/{script}` to download and prepare it"
+    return f"run `python data_scripts/{script}` " + _HOW.get(script, "to download and prepare it")
 
 
 def _check_size(size: int) -> int:

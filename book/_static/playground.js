@@ -7,29 +7,42 @@
  * `python -m inpaintlib.playground` writes to _static/playground/ (manifest.js, model-*.js with
  * the ONNX files as base64, ort.wasm.min.js and ort-wasm.js with the WebAssembly binary).
  *
+ * One script serves every container on a page (class "inpaint-playground", or the id
+ * "inpaint-playground" of the playground page):
+ *   <div id="inpaint-playground">                 the full playground: every method, started at once;
+ *   <div class="inpaint-playground" data-methods="pconv" data-compact="true">
+ *                                                 a method chapter's compact version: that method and
+ *                                                 Telea; nothing is loaded until "Load the live demo";
+ *   <div class="inpaint-playground" data-mode="explorer">
+ *                                                 the intro's explorer: a generated mask (kind, hole %,
+ *                                                 seed) filled by Telea, with scores (no ONNX Runtime);
+ *   <div class="inpaint-playground" data-mode="masks">
+ *                                                 the intro's mask gallery (three masks of each kind).
+ *
  * Conventions as in inpaintlib: images are planar float arrays (3×N×N) in [0, 1]; the hole is
  * 1 where a pixel is missing; a model's output is its raw prediction, the composite pastes the
- * known pixels back. window.inpaintPlayground exposes the state for the browser tests.
+ * known pixels back. window.inpaintPlayground holds the ports (telea, canny, psnr, ssim, masks)
+ * and the first container's state; window.inpaintPlaygrounds lists every container's (for the
+ * browser tests).
  */
 (function () {
   "use strict";
+  if (window.inpaintPlaygrounds) return;      // the script twice on one page: the first one serves
   const script = document.currentScript;
   const ASSETS = new URL("playground/", script ? script.src : location.href).href;
-  const state = {
-    N: 128, image: null, truth: null, hasTruth: false, hole: null, undo: [], results: {},
-    runs: 0, running: false, again: false, view: "composite", methods: [], sessions: {}, seed: 1,
-  };
-  let readyResolve;
-  const api = window.inpaintPlayground = {state: state, ready: new Promise(r => { readyResolve = r; })};
+  const api = window.inpaintPlayground = {};
+  const instances = window.inpaintPlaygrounds = [];
 
-  function loadScript(src) {
-    return new Promise((resolve, reject) => {
+  const loading = {};
+  function loadScript(src) {      // each script once per page, however many containers ask for it
+    if (!loading[src]) loading[src] = new Promise((resolve, reject) => {
       const s = document.createElement("script");
       s.src = src;
       s.onload = () => resolve();
-      s.onerror = () => reject(new Error("could not load " + src));
+      s.onerror = () => { delete loading[src]; reject(new Error("could not load " + src)); };
       document.head.appendChild(s);
     });
+    return loading[src];
   }
   function bytesOf(b64) {
     const bin = atob(b64), out = new Uint8Array(bin.length);
@@ -313,7 +326,11 @@
     return total / 3;
   }
 
-  // ------------------------------------------------------------------ masks (presets after inpaintlib.masks)
+  // ------------------------------------------------------------------ masks (after inpaintlib.masks.generate)
+  // The same rules as the Python generators at the same sizes (strokes added until the hole count
+  // reaches a target drawn in the asked range, overshooting segments dropped and the brush halved;
+  // ellipses likewise; a box sized from the ratio), with a different random generator: seed k here
+  // is not seed k in Python.
   function rng(seed) {   // mulberry32
     return function () {
       seed |= 0; seed = (seed + 0x6D2B79F5) | 0;
@@ -322,6 +339,7 @@
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
+  const uniform = (R, a, b) => a + (b - a) * R();
   function disc(hole, n, cx, cy, r) {
     for (let y = Math.max(0, Math.floor(cy - r)); y <= Math.min(n - 1, Math.ceil(cy + r)); y++)
       for (let x = Math.max(0, Math.floor(cx - r)); x <= Math.min(n - 1, Math.ceil(cx + r)); x++)
@@ -331,285 +349,572 @@
     const steps = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / Math.max(0.5, r / 2)));
     for (let s = 0; s <= steps; s++) disc(hole, n, x0 + (x1 - x0) * s / steps, y0 + (y1 - y0) * s / steps, r);
   }
-  const PRESETS = {
-    "free-form strokes": (R, n) => {
-      const hole = new Uint8Array(n * n);
-      for (let s = 0, strokes = 1 + Math.floor(R() * 3); s < strokes; s++) {
-        let x = n * (0.2 + 0.6 * R()), y = n * (0.2 + 0.6 * R()), a = 2 * Math.PI * R();
-        const r = n * (0.03 + 0.05 * R());
-        for (let v = 0, vs = 3 + Math.floor(R() * 4); v < vs; v++) {
-          a += (R() - 0.5) * 2.5;
-          const len = n * (0.1 + 0.2 * R()), nx = Math.min(n - 1, Math.max(0, x + len * Math.cos(a))), ny = Math.min(n - 1, Math.max(0, y + len * Math.sin(a)));
-          segment(hole, n, x, y, nx, ny, r); x = nx; y = ny;
+  // Pixels whose centres lie within r of the segment (masks._capsule); returns how many are new,
+  // and sets them when `set`.
+  function capsule(hole, n, x0, y0, x1, y1, r, set) {
+    r = Math.max(r, 0.5);
+    const dx = x1 - x0, dy = y1 - y0, norm = dx * dx + dy * dy;
+    let added = 0;
+    for (let y = Math.max(0, Math.floor(Math.min(y0, y1) - r)); y <= Math.min(n - 1, Math.ceil(Math.max(y0, y1) + r)); y++)
+      for (let x = Math.max(0, Math.floor(Math.min(x0, x1) - r)); x <= Math.min(n - 1, Math.ceil(Math.max(x0, x1) + r)); x++) {
+        const t = norm > 0 ? Math.min(1, Math.max(0, ((x - x0) * dx + (y - y0) * dy) / norm)) : 0;
+        const ex = x - (x0 + t * dx), ey = y - (y0 + t * dy);
+        if (ex * ex + ey * ey > r * r || hole[y * n + x]) continue;
+        added++;
+        if (set) hole[y * n + x] = 1;
+      }
+    return added;
+  }
+  // A filled ellipse (masks._stamp_ellipses: the nearest pixel always counts).
+  function ellipse(hole, n, cx, cy, ra, rb, ang, set) {
+    const R = Math.ceil(ra), px0 = Math.round(cx), py0 = Math.round(cy), c = Math.cos(ang), s = Math.sin(ang);
+    let added = 0;
+    for (let dy = -R; dy <= R; dy++) for (let dx = -R; dx <= R; dx++) {
+      const px = px0 + dx, py = py0 + dy;
+      if (px < 0 || py < 0 || px >= n || py >= n || hole[py * n + px]) continue;
+      const vx = px - cx, vy = py - cy, u = (vx * c + vy * s) / ra, v = (vy * c - vx * s) / rb;
+      if (u * u + v * v > 1 && (dx || dy)) continue;
+      added++;
+      if (set) hole[py * n + px] = 1;
+    }
+    return added;
+  }
+  const MAX_STEPS = 200000;
+  const GENERATORS = {
+    free_form(R, n, cLo, cHi) {
+      const s = n / 256, hole = new Uint8Array(n * n), target = cLo + Math.floor(R() * (cHi - cLo + 1));
+      let count = 0, shrink = 1, steps = 0;
+      for (;;) {
+        const vertices = 4 + Math.floor(R() * 7), radius = Math.max(1, uniform(R, Math.max(1, 10 * s), Math.max(1, 45 * s)) * shrink) / 2;
+        let x = R() * (n - 1), y = R() * (n - 1), heading = 2 * Math.PI * R();
+        for (let k = 0; k < vertices - 1; k++) {
+          if (++steps > MAX_STEPS) throw new Error("the free-form generator did not reach the asked hole ratio");
+          if (k) heading += uniform(R, -6, 6);
+          const len = uniform(R, 20 * s, 128 * s) * shrink;
+          const nx = Math.min(n - 1, Math.max(0, x + len * Math.cos(heading))), ny = Math.min(n - 1, Math.max(0, y + len * Math.sin(heading)));
+          const add = capsule(hole, n, x, y, nx, ny, radius, false);
+          if (count + add > cHi) { shrink *= 0.5; break; }
+          capsule(hole, n, x, y, nx, ny, radius, true);
+          count += add; x = nx; y = ny;
+          if (count >= target) return hole;
         }
+      }
+    },
+    dense_points(R, n, cLo, cHi) {
+      const s = n / 256, hole = new Uint8Array(n * n), target = cLo + Math.floor(R() * (cHi - cLo + 1));
+      const rLo = Math.max(0.5, 2 * s), rHi = Math.max(0.5, 8 * s);
+      let count = 0, shrink = 1, steps = 0;
+      while (count < target) {
+        if (++steps > MAX_STEPS) throw new Error("the dense-points generator did not reach the asked hole ratio");
+        const cx = uniform(R, -0.5, n - 0.5), cy = uniform(R, -0.5, n - 0.5), ra = uniform(R, rLo, rHi) * shrink;
+        const rb = ra * uniform(R, 0.5, 1), ang = Math.PI * R();
+        const add = ellipse(hole, n, cx, cy, ra, rb, ang, false);
+        if (count + add > cHi) { shrink *= 0.7; continue; }
+        ellipse(hole, n, cx, cy, ra, rb, ang, true);
+        count += add;
       }
       return hole;
     },
-    "rectangle": (R, n) => {
-      const hole = new Uint8Array(n * n), w = Math.round(n * (0.25 + 0.25 * R())), h = Math.round(n * (0.25 + 0.25 * R()));
-      const x0 = Math.floor(R() * (n - w)), y0 = Math.floor(R() * (n - h));
-      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) hole[y * n + x] = 1;
-      return hole;
-    },
-    "dense points": (R, n) => {
+    rectangle(R, n, cLo, cHi) {
       const hole = new Uint8Array(n * n);
-      for (let i = 0; i < Math.round(n * n / 90); i++) disc(hole, n, R() * n, R() * n, 1 + 2 * R());
+      let bh, bw, dh = 0, dw = 0;
+      if (cLo === undefined) {        // GMCNN's box: half the image, each side shrunk by up to 16/256 of it
+        bh = bw = Math.floor(n / 2);
+        const dmax = Math.floor(Math.round(32 * n / 256) / 2);
+        dh = Math.floor(R() * (dmax + 1)); dw = Math.floor(R() * (dmax + 1));
+      } else {                        // a box sized from the ratio, aspect 3/4 to 4/3
+        const t = uniform(R, cLo, cHi), a = Math.exp(uniform(R, Math.log(0.75), Math.log(4 / 3))), want = Math.sqrt(t * a);
+        let best = -1;
+        for (let h = 1; h <= n; h++) {
+          const wLo = Math.max(1, Math.ceil(cLo / h)), wHi = Math.min(n, Math.floor(cHi / h));
+          if (wLo <= wHi && (best < 0 || Math.abs(h - want) < Math.abs(best - want))) best = h;
+        }
+        if (best < 0) throw new Error(`no rectangle in a ${n}×${n} image has ${cLo}–${cHi} pixels`);
+        bh = best;
+        bw = Math.min(Math.min(n, Math.floor(cHi / bh)), Math.max(Math.max(1, Math.ceil(cLo / bh)), Math.round(t / bh)));
+      }
+      const top = Math.floor(R() * (n - bh + 1)), left = Math.floor(R() * (n - bw + 1));
+      for (let y = top + dh; y < top + bh - dh; y++) for (let x = left + dw; x < left + bw - dw; x++) hole[y * n + x] = 1;
       return hole;
     },
   };
-
-  // ------------------------------------------------------------------ running the methods
-  async function runModel(rec, image, hole, N) {
-    const s = rec.size, img = resizeImage(image, N, s), h = resizeHole(hole, N, s);
-    const known = new Float32Array(3 * s * s);
-    for (let c = 0; c < 3; c++) for (let i = 0; i < s * s; i++) known[c * s * s + i] = img[c * s * s + i] * (1 - h[i]);
-    const feeds = {image: new ort.Tensor("float32", known, [1, 3, s, s]), hole: new ort.Tensor("float32", h, [1, 1, s, s])};
-    if (rec.inputs.includes("edge")) {
-      const k = new Uint8Array(s * s);
-      for (let i = 0; i < s * s; i++) k[i] = h[i] ? 0 : 1;
-      feeds.edge = new ort.Tensor("float32", canny(known, k, s, rec.sigma), [1, 1, s, s]);
-    }
-    const out = await state.sessions[rec.name].run(feeds);
-    const pred = Float32Array.from(out.pred.data, v => Math.min(1, Math.max(0, v)));
-    return s === N ? pred : bilinear(pred, 3, s, N);
+  //: inpaintlib.masks.DEFAULT_RATIO (a rectangle without a ratio is GMCNN's box).
+  const DEFAULT_RATIO = {free_form: [0.1, 0.6], dense_points: [0.1, 0.5], rectangle: null};
+  const KIND_LABELS = {free_form: "free-form strokes", rectangle: "rectangle", dense_points: "dense points"};
+  // One n×n hole mask of `kind` whose hole ratio lies in ratio = [lo, hi] (null: the kind's default);
+  // `seed` is a number or a random function.
+  function generate(kind, n, ratio, seed) {
+    const R = typeof seed === "function" ? seed : rng(seed), NN = n * n;
+    if (ratio === undefined) ratio = DEFAULT_RATIO[kind];
+    if (!ratio) return GENERATORS[kind](R, n);
+    const cLo = Math.max(1, Math.ceil(ratio[0] * NN - 1e-9)), cHi = Math.floor(ratio[1] * NN + 1e-9);
+    if (cLo > cHi) throw new Error(`no ${n}×${n} mask has a hole ratio in ${ratio[0]}–${ratio[1]}`);
+    return GENERATORS[kind](R, n, cLo, cHi);
   }
-
-  function holeRatio() {
+  const PRESETS = {};
+  for (const kind of Object.keys(KIND_LABELS)) PRESETS[KIND_LABELS[kind]] = (R, n) => generate(kind, n, undefined, R);
+  function ratioOf(hole) {
     let s = 0;
-    for (const v of state.hole) s += v;
-    return s / state.hole.length;
+    for (const v of hole) s += v;
+    return s / hole.length;
   }
 
-  async function runAll() {
-    if (state.running) { state.again = true; return; }
-    state.running = true;
-    try {
-      do {
-        state.again = false;
-        const N = state.N, image = state.image, hole = Uint8Array.from(state.hole), NN = N * N;
-        ui.ratio.textContent = `hole: ${(100 * holeRatio()).toFixed(1)} % of the pixels`;
-        for (const rec of state.methods) {
-          if (rec.status !== "ok" || (rec.name !== "telea" && !state.sessions[rec.name])) continue;
-          const card = ui.cards[rec.name];
-          card.root.dataset.state = "running";
-          await new Promise(r => setTimeout(r, 0));   // let the page repaint
-          const t0 = performance.now();
-          const raw = rec.name === "telea" ? telea(image, hole, N, 3) : await runModel(rec, image, hole, N);
-          const ms = performance.now() - t0;
-          const composite = new Float32Array(3 * NN);
-          for (let c = 0; c < 3; c++) for (let i = 0; i < NN; i++)
-            composite[c * NN + i] = hole[i] ? raw[c * NN + i] : image[c * NN + i];
-          const res = {raw, composite, ms, hole};
-          if (state.hasTruth) { res.psnr = psnr(composite, state.truth); res.ssim = ssim(composite, state.truth, N); }
-          state.results[rec.name] = res;
-          showResult(rec.name);
-          card.root.dataset.state = "done";
-        }
-        state.runs += 1;
-        ui.root.dataset.runs = String(state.runs);
-      } while (state.again);
-    } catch (err) {
-      console.error("playground: a method failed:", err);
-      ui.status.textContent = "a method failed: " + err.message;
-    } finally {
-      state.running = false;
-    }
+  // ------------------------------------------------------------------ assets shared by every container
+  function loadManifest() {
+    return loadScript(ASSETS + "manifest.js").then(() => window.PLAYGROUND_MANIFEST, () => {
+      throw new Error("the playground's assets were not built (make book builds them into book/_widgets_js/playground)");
+    });
   }
-
-  function showResult(name) {
-    const res = state.results[name], card = ui.cards[name];
-    if (!res) return;
-    drawPlanar(card.canvas, state.view === "raw" ? res.raw : res.composite, state.N);
-    let text = `${res.ms.toFixed(0)} ms`;
-    if (res.psnr !== undefined) text += ` · PSNR ${isFinite(res.psnr) ? res.psnr.toFixed(2) : "∞"} dB · SSIM ${res.ssim.toFixed(3)}`;
-    card.info.textContent = text;
+  let ortReady = null;
+  function loadOrt() {
+    if (!ortReady) ortReady = (async () => {
+      await loadScript(ASSETS + "ort.wasm.min.js");
+      await loadScript(ASSETS + "ort-wasm.js");
+      ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer on file://
+      ort.env.wasm.wasmBinary = bytesOf(window.PLAYGROUND_ORT.wasm);
+      ort.env.wasm.wasmPaths = {mjs: "data:text/javascript;base64," + window.PLAYGROUND_ORT.glue};
+    })();
+    return ortReady;
   }
-
-  // ------------------------------------------------------------------ the page
-  const ui = {cards: {}};
-  function setImage(rgba, truth) {
-    const N = state.N;
-    state.image = planarFromRGBA(rgba, N);
-    state.truth = state.image;
-    state.hasTruth = truth;
-    redrawInput();
+  function photoSelect(manifest, own) {
+    const select = el("select", {class: "pg-photo", "aria-label": "photo"});
+    manifest.samples.forEach((s, i) => select.append(el("option", {value: String(i), text: `${s.name} (sample bank, held out)`})));
+    if (own) select.append(el("option", {value: "own", text: "your own photo…"}));
+    return select;
   }
-  function redrawInput() { drawPlanar(ui.input, state.image, state.N, state.hole); }
-  function setHole(hole, record) {
-    if (record !== false) state.undo.push(Uint8Array.from(state.hole));
-    if (state.undo.length > 50) state.undo.shift();
-    state.hole = hole;
-    redrawInput();
-    runAll();
-  }
-  function loadSrc(src, truth) {
+  // The centre square of an image (a data URL or the sample bank's PNG), as RGBA at n × n.
+  function readPhoto(src, n) {
     return new Promise((resolve, reject) => {
       const im = new Image();
       im.onload = () => {
-        const N = state.N, c = document.createElement("canvas");
-        c.width = c.height = N;
+        const c = document.createElement("canvas");
+        c.width = c.height = n;
         const side = Math.min(im.width, im.height), ctx = c.getContext("2d");
-        ctx.drawImage(im, (im.width - side) / 2, (im.height - side) / 2, side, side, 0, 0, N, N);
-        setImage(ctx.getImageData(0, 0, N, N).data, truth);
-        resolve();
+        ctx.drawImage(im, (im.width - side) / 2, (im.height - side) / 2, side, side, 0, 0, n, n);
+        resolve(ctx.getImageData(0, 0, n, n).data);
       };
       im.onerror = () => reject(new Error("the image could not be read"));
       im.src = src;
     });
   }
-
-  function addCard(rec) {
-    const canvas = el("canvas", {width: state.N, height: state.N, class: "pg-canvas", "aria-label": rec.label + " result"});
-    const info = el("div", {class: "pg-info"});
-    const root = el("div", {class: "pg-card", "data-method": rec.name, "data-state": rec.status === "ok" ? "loading" : "unavailable"},
-      el("div", {class: "pg-title", text: rec.label}), canvas, info);
-    if (rec.status !== "ok") info.textContent = "unavailable: " + rec.reason;
-    else info.textContent = rec.name === "telea" ? "" : "loading…";
-    ui.cards[rec.name] = {root, canvas, info};
-    ui.grid.append(root);
+  function labelled(text, input) {
+    const label = el("label", {class: "pg-field"}, el("span", {text: text}), input);
+    return label;
   }
 
-  function buildUI(root, manifest) {
-    const N = state.N;
-    ui.root = root;
-    ui.status = el("p", {class: "pg-status", text: "loading ONNX Runtime…"});
-    const select = el("select", {class: "pg-photo", "aria-label": "photo"});
-    manifest.samples.forEach((s, i) => select.append(el("option", {value: String(i), text: `${s.name} (sample bank, held out)`})));
-    select.append(el("option", {value: "own", text: "your own photo…"}));
-    const file = el("input", {type: "file", accept: "image/*", class: "pg-file", hidden: ""});
-    select.addEventListener("change", () => {
-      if (select.value === "own") { file.click(); return; }
-      loadSrc(manifest.samples[+select.value].src, true).then(runAll);
-    });
-    file.addEventListener("change", () => {
-      const f = file.files && file.files[0];
-      if (!f) return;
-      const reader = new FileReader();
-      reader.onload = () => loadSrc(reader.result, false).then(runAll, err => { ui.status.textContent = err.message; });
-      reader.readAsDataURL(f);
-    });
-    const brush = el("input", {type: "range", min: "1", max: "20", value: "5", class: "pg-brush", "aria-label": "brush radius"});
-    const brushLabel = el("span", {text: "brush 5 px"});
-    brush.addEventListener("input", () => { brushLabel.textContent = `brush ${brush.value} px`; });
-    const undo = el("button", {type: "button", class: "pg-undo", text: "undo"});
-    undo.addEventListener("click", () => { if (state.undo.length) setHole(state.undo.pop(), false); });
-    const clear = el("button", {type: "button", class: "pg-clear", text: "clear"});
-    clear.addEventListener("click", () => setHole(new Uint8Array(N * N)));
-    const presets = el("span", {class: "pg-presets"});
-    for (const name of Object.keys(PRESETS)) {
-      const b = el("button", {type: "button", "data-preset": name, text: name});
-      b.addEventListener("click", () => setHole(PRESETS[name](rng(state.seed++), N)));
-      presets.append(b);
-    }
-    const view = el("label", {class: "pg-view"});
-    const raw = el("input", {type: "checkbox", class: "pg-raw"});
-    raw.addEventListener("change", () => { state.view = raw.checked ? "raw" : "composite"; Object.keys(state.results).forEach(showResult); });
-    view.append(raw, " show the raw prediction (unchecked: composite, known pixels pasted back)");
-
-    ui.input = el("canvas", {width: N, height: N, class: "pg-canvas pg-input", "aria-label": "photo: paint the hole here"});
-    let last = null;
-    const pos = e => {
-      const r = ui.input.getBoundingClientRect();
-      return [(e.clientX - r.left) * N / r.width, (e.clientY - r.top) * N / r.height];
+  // ------------------------------------------------------------------ the playground (full or compact)
+  function Playground(root, opts) {
+    const state = {
+      N: 128, image: null, truth: null, hasTruth: false, hole: null, undo: [], results: {},
+      runs: 0, running: false, again: false, view: "composite", methods: [], sessions: {}, seed: 1,
+      compact: opts.compact, only: opts.methods, requested: [],
     };
-    ui.input.addEventListener("pointerdown", e => {
-      e.preventDefault();
-      ui.input.setPointerCapture(e.pointerId);
-      state.undo.push(Uint8Array.from(state.hole));
-      last = pos(e);
-      disc(state.hole, N, last[0], last[1], +brush.value);
-      redrawInput();
-    });
-    ui.input.addEventListener("pointermove", e => {
-      if (!last) return;
-      const p = pos(e);
-      segment(state.hole, N, last[0], last[1], p[0], p[1], +brush.value);
-      last = p;
-      redrawInput();
-    });
-    const end = () => { if (last) { last = null; runAll(); } };
-    ui.input.addEventListener("pointerup", end);
-    ui.input.addEventListener("pointercancel", end);
+    let readyResolve;
+    const self = {mode: opts.compact ? "compact" : "full", root, state, ready: new Promise(r => { readyResolve = r; })};
+    const ui = {cards: {}};
 
-    ui.ratio = el("div", {class: "pg-ratio"});
-    ui.grid = el("div", {class: "pg-grid"});
-    root.append(
-      el("div", {class: "pg-controls"}, select, file, brushLabel, brush, undo, clear),
-      el("div", {class: "pg-controls"}, el("span", {text: "mask presets: "}), presets),
-      el("div", {class: "pg-controls"}, view),
-      el("div", {class: "pg-main"}, el("div", {class: "pg-card pg-paint"}, el("div", {class: "pg-title", text: "paint the hole"}), ui.input, ui.ratio), ui.grid),
-      ui.status, modelTable(manifest));
-  }
-
-  function modelTable(manifest) {
-    const rows = manifest.methods.map(m => el("tr", {},
-      el("td", {text: m.label}), el("td", {text: m.size ? `${m.size} px` : "—"}),
-      el("td", {text: m.bytes ? `${(m.bytes / 1e6).toFixed(2)} MB` : "—"}),
-      el("td", {text: m.max_abs_diff !== undefined ? m.max_abs_diff.toExponential(1) : "—"}),
-      el("td", {text: m.status === "ok" ? "runs in the page" : "unavailable: " + m.reason})));
-    return el("table", {class: "pg-models"},
-      el("thead", {}, el("tr", {}, ...["reference model", "input size", "ONNX file (half-precision weights)",
-        "largest |ONNX − PyTorch| (seeded input)", "status"].map(t => el("th", {text: t})))),
-      el("tbody", {}, ...rows));
-  }
-
-  async function start(root) {
-    try {
-      await loadScript(ASSETS + "manifest.js");
-    } catch (err) {
-      root.append(el("p", {class: "pg-status", text: "unavailable: the playground's assets were not built (make book builds them into book/_widgets_js/playground)"}));
-      return;
-    }
-    const manifest = window.PLAYGROUND_MANIFEST;
-    state.N = manifest.work_size;
-    state.hole = new Uint8Array(state.N * state.N);
-    buildUI(root, manifest);
-    state.methods = [{name: "telea", label: "Telea (classical, fast marching)", status: "ok"}].concat(
-      manifest.methods.map(m => Object.assign({}, m, {label: m.label + (m.cpu_minutes ? ` (reference, ${m.cpu_minutes} CPU-min)` : " (reference)")})));
-    if (manifest.ort.status !== "ok") {
-      for (const m of state.methods) if (m.name !== "telea" && m.status === "ok") { m.status = "unavailable"; m.reason = "ONNX Runtime Web: " + manifest.ort.reason; }
-    }
-    state.methods.forEach(addCard);
-    await loadSrc(manifest.samples[0].src, true);
-    state.hole = PRESETS["rectangle"](rng(0), state.N);
-    redrawInput();
-    await runAll();                 // Telea while the models load
-    const models = state.methods.filter(m => m.name !== "telea" && m.status === "ok");
-    if (models.length) {
-      try {
-        await loadScript(ASSETS + "ort.wasm.min.js");
-        await loadScript(ASSETS + "ort-wasm.js");
-        ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer on file://
-        ort.env.wasm.wasmBinary = bytesOf(window.PLAYGROUND_ORT.wasm);
-        ort.env.wasm.wasmPaths = {mjs: "data:text/javascript;base64," + window.PLAYGROUND_ORT.glue};
-        ui.status.textContent = `ONNX Runtime Web ${window.PLAYGROUND_ORT.version} (WebAssembly, one thread): loading the models…`;
-      } catch (err) {
-        console.error("playground: ONNX Runtime Web could not start:", err);
-        for (const m of models) { m.status = "unavailable"; ui.cards[m.name].info.textContent = "unavailable: ONNX Runtime Web could not start: " + err.message; ui.cards[m.name].root.dataset.state = "unavailable"; }
+    async function runModel(rec, image, hole, N) {
+      const s = rec.size, img = resizeImage(image, N, s), h = resizeHole(hole, N, s);
+      const known = new Float32Array(3 * s * s);
+      for (let c = 0; c < 3; c++) for (let i = 0; i < s * s; i++) known[c * s * s + i] = img[c * s * s + i] * (1 - h[i]);
+      const feeds = {image: new ort.Tensor("float32", known, [1, 3, s, s]), hole: new ort.Tensor("float32", h, [1, 1, s, s])};
+      if (rec.inputs.includes("edge")) {
+        const k = new Uint8Array(s * s);
+        for (let i = 0; i < s * s; i++) k[i] = h[i] ? 0 : 1;
+        feeds.edge = new ort.Tensor("float32", canny(known, k, s, rec.sigma), [1, 1, s, s]);
       }
-      for (const m of models) {
-        if (m.status !== "ok") continue;
+      const out = await state.sessions[rec.name].run(feeds);
+      const pred = Float32Array.from(out.pred.data, v => Math.min(1, Math.max(0, v)));
+      return s === N ? pred : bilinear(pred, 3, s, N);
+    }
+
+    async function runAll() {
+      if (state.running) { state.again = true; return; }
+      state.running = true;
+      try {
+        do {
+          state.again = false;
+          const N = state.N, image = state.image, hole = Uint8Array.from(state.hole), NN = N * N;
+          ui.ratio.textContent = `hole: ${(100 * ratioOf(state.hole)).toFixed(1)} % of the pixels`;
+          for (const rec of state.methods) {
+            if (rec.status !== "ok" || (rec.name !== "telea" && !state.sessions[rec.name])) continue;
+            const card = ui.cards[rec.name];
+            card.root.dataset.state = "running";
+            await new Promise(r => setTimeout(r, 0));   // let the page repaint
+            const t0 = performance.now();
+            const raw = rec.name === "telea" ? telea(image, hole, N, 3) : await runModel(rec, image, hole, N);
+            const ms = performance.now() - t0;
+            const composite = new Float32Array(3 * NN);
+            for (let c = 0; c < 3; c++) for (let i = 0; i < NN; i++)
+              composite[c * NN + i] = hole[i] ? raw[c * NN + i] : image[c * NN + i];
+            const res = {raw, composite, ms, hole};
+            if (state.hasTruth) { res.psnr = psnr(composite, state.truth); res.ssim = ssim(composite, state.truth, N); }
+            state.results[rec.name] = res;
+            showResult(rec.name);
+            card.root.dataset.state = "done";
+          }
+          state.runs += 1;
+          root.dataset.runs = String(state.runs);
+        } while (state.again);
+      } catch (err) {
+        console.error("playground: a method failed:", err);
+        ui.status.textContent = "a method failed: " + err.message;
+      } finally {
+        state.running = false;
+      }
+    }
+
+    function showResult(name) {
+      const res = state.results[name], card = ui.cards[name];
+      if (!res) return;
+      drawPlanar(card.canvas, state.view === "raw" ? res.raw : res.composite, state.N);
+      let text = `${res.ms.toFixed(0)} ms`;
+      if (res.psnr !== undefined) text += ` · PSNR ${isFinite(res.psnr) ? res.psnr.toFixed(2) : "∞"} dB · SSIM ${res.ssim.toFixed(3)}`;
+      card.info.textContent = text;
+    }
+
+    function setImage(rgba, truth) {
+      state.image = planarFromRGBA(rgba, state.N);
+      state.truth = state.image;
+      state.hasTruth = truth;
+      redrawInput();
+    }
+    function redrawInput() { drawPlanar(ui.input, state.image, state.N, state.hole); }
+    function setHole(hole, record) {
+      if (record !== false) state.undo.push(Uint8Array.from(state.hole));
+      if (state.undo.length > 50) state.undo.shift();
+      state.hole = hole;
+      redrawInput();
+      runAll();
+    }
+    function loadSrc(src, truth) { return readPhoto(src, state.N).then(rgba => setImage(rgba, truth)); }
+
+    function addCard(rec) {
+      const canvas = el("canvas", {width: state.N, height: state.N, class: "pg-canvas", "aria-label": rec.label + " result"});
+      const info = el("div", {class: "pg-info"});
+      const root = el("div", {class: "pg-card", "data-method": rec.name, "data-state": rec.status === "ok" ? "loading" : "unavailable"},
+        el("div", {class: "pg-title", text: rec.label}), canvas, info);
+      if (rec.status !== "ok") info.textContent = "unavailable: " + rec.reason;
+      else info.textContent = rec.name === "telea" ? "" : "loading…";
+      ui.cards[rec.name] = {root, canvas, info};
+      ui.grid.append(root);
+    }
+
+    function buildUI(manifest) {
+      const N = state.N;
+      ui.status = el("p", {class: "pg-status", text: "loading ONNX Runtime…"});
+      const select = photoSelect(manifest, true);
+      const file = el("input", {type: "file", accept: "image/*", class: "pg-file", hidden: ""});
+      select.addEventListener("change", () => {
+        if (select.value === "own") { file.click(); return; }
+        loadSrc(manifest.samples[+select.value].src, true).then(runAll);
+      });
+      file.addEventListener("change", () => {
+        const f = file.files && file.files[0];
+        if (!f) return;
+        const reader = new FileReader();
+        reader.onload = () => loadSrc(reader.result, false).then(runAll, err => { ui.status.textContent = err.message; });
+        reader.readAsDataURL(f);
+      });
+      const brush = el("input", {type: "range", min: "1", max: "20", value: "5", class: "pg-brush", "aria-label": "brush radius"});
+      const brushLabel = el("span", {text: "brush 5 px"});
+      brush.addEventListener("input", () => { brushLabel.textContent = `brush ${brush.value} px`; });
+      const undo = el("button", {type: "button", class: "pg-undo", text: "undo"});
+      undo.addEventListener("click", () => { if (state.undo.length) setHole(state.undo.pop(), false); });
+      const clear = el("button", {type: "button", class: "pg-clear", text: "clear"});
+      clear.addEventListener("click", () => setHole(new Uint8Array(N * N)));
+      const presets = el("span", {class: "pg-presets"});
+      for (const name of Object.keys(PRESETS)) {
+        const b = el("button", {type: "button", "data-preset": name, text: name});
+        b.addEventListener("click", () => setHole(PRESETS[name](rng(state.seed++), N)));
+        presets.append(b);
+      }
+      const view = el("label", {class: "pg-view"});
+      const raw = el("input", {type: "checkbox", class: "pg-raw"});
+      raw.addEventListener("change", () => { state.view = raw.checked ? "raw" : "composite"; Object.keys(state.results).forEach(showResult); });
+      view.append(raw, " show the raw prediction (unchecked: composite, known pixels pasted back)");
+
+      ui.input = el("canvas", {width: N, height: N, class: "pg-canvas pg-input", "aria-label": "photo: paint the hole here"});
+      let last = null;
+      const pos = e => {
+        const r = ui.input.getBoundingClientRect();
+        return [(e.clientX - r.left) * N / r.width, (e.clientY - r.top) * N / r.height];
+      };
+      ui.input.addEventListener("pointerdown", e => {
+        e.preventDefault();
+        ui.input.setPointerCapture(e.pointerId);
+        state.undo.push(Uint8Array.from(state.hole));
+        last = pos(e);
+        disc(state.hole, N, last[0], last[1], +brush.value);
+        redrawInput();
+      });
+      ui.input.addEventListener("pointermove", e => {
+        if (!last) return;
+        const p = pos(e);
+        segment(state.hole, N, last[0], last[1], p[0], p[1], +brush.value);
+        last = p;
+        redrawInput();
+      });
+      const end = () => { if (last) { last = null; runAll(); } };
+      ui.input.addEventListener("pointerup", end);
+      ui.input.addEventListener("pointercancel", end);
+
+      ui.ratio = el("div", {class: "pg-ratio"});
+      ui.grid = el("div", {class: "pg-grid"});
+      const main = el("div", {class: "pg-main"}, el("div", {class: "pg-card pg-paint"}, el("div", {class: "pg-title", text: "paint the hole"}), ui.input, ui.ratio), ui.grid);
+      if (state.compact) {
+        root.append(
+          el("div", {class: "pg-controls"}, select, file, brushLabel, brush, undo, clear),
+          el("div", {class: "pg-controls"}, el("span", {text: "masks: "}), presets),
+          main, ui.status);
+      } else {
+        root.append(
+          el("div", {class: "pg-controls"}, select, file, brushLabel, brush, undo, clear),
+          el("div", {class: "pg-controls"}, el("span", {text: "mask presets: "}), presets),
+          el("div", {class: "pg-controls"}, view),
+          main, ui.status, modelTable(manifest));
+      }
+    }
+
+    function modelTable(manifest) {
+      const rows = manifest.methods.map(m => el("tr", {},
+        el("td", {text: m.label}), el("td", {text: m.size ? `${m.size} px` : "—"}),
+        el("td", {text: m.bytes ? `${(m.bytes / 1e6).toFixed(2)} MB` : "—"}),
+        el("td", {text: m.max_abs_diff !== undefined ? m.max_abs_diff.toExponential(1) : "—"}),
+        el("td", {text: m.status === "ok" ? "runs in the page" : "unavailable: " + m.reason})));
+      return el("table", {class: "pg-models"},
+        el("thead", {}, el("tr", {}, ...["reference model", "input size", "ONNX file (half-precision weights)",
+          "largest |ONNX − PyTorch| (seeded input)", "status"].map(t => el("th", {text: t})))),
+        el("tbody", {}, ...rows));
+    }
+
+    async function start() {
+      let manifest;
+      try {
+        manifest = await loadManifest();
+      } catch (err) {
+        root.append(el("p", {class: "pg-status", text: "unavailable: " + err.message}));
+        return;
+      }
+      state.N = manifest.work_size;
+      state.hole = new Uint8Array(state.N * state.N);
+      const wanted = state.only ? manifest.methods.filter(m => state.only.includes(m.name)) : manifest.methods;
+      buildUI(manifest);
+      if (state.only && wanted.length < state.only.length) {
+        const known = manifest.methods.map(m => m.name);
+        ui.status.textContent = "unknown method(s): " + state.only.filter(n => !known.includes(n)).join(", ") + " (the playground has " + known.join(", ") + ")";
+      }
+      state.methods = [{name: "telea", label: "Telea (classical, fast marching)", status: "ok"}].concat(
+        wanted.map(m => Object.assign({}, m, {label: m.label + (m.cpu_minutes ? ` (reference, ${m.cpu_minutes} CPU-min)` : " (reference)")})));
+      if (manifest.ort.status !== "ok") {
+        for (const m of state.methods) if (m.name !== "telea" && m.status === "ok") { m.status = "unavailable"; m.reason = "ONNX Runtime Web: " + manifest.ort.reason; }
+      }
+      state.methods.forEach(addCard);
+      await loadSrc(manifest.samples[0].src, true);
+      state.hole = PRESETS["rectangle"](rng(0), state.N);
+      redrawInput();
+      await runAll();                 // Telea while the models load
+      const models = state.methods.filter(m => m.name !== "telea" && m.status === "ok");
+      const t0 = performance.now();
+      if (models.length) {
         try {
-          await loadScript(ASSETS + m.file);
-          state.sessions[m.name] = await ort.InferenceSession.create(bytesOf(window.PLAYGROUND_MODELS[m.name]), {executionProviders: ["wasm"]});
-          ui.cards[m.name].info.textContent = "ready";
-          ui.cards[m.name].root.dataset.state = "ready";
+          await loadOrt();
+          ui.status.textContent = `ONNX Runtime Web ${window.PLAYGROUND_ORT.version} (WebAssembly, one thread): loading the models…`;
         } catch (err) {
-          console.error(`playground: ${m.name} could not be loaded:`, err);
-          m.status = "unavailable";
-          ui.cards[m.name].info.textContent = "unavailable: " + (err.message || err);
-          ui.cards[m.name].root.dataset.state = "unavailable";
+          console.error("playground: ONNX Runtime Web could not start:", err);
+          for (const m of models) { m.status = "unavailable"; ui.cards[m.name].info.textContent = "unavailable: ONNX Runtime Web could not start: " + err.message; ui.cards[m.name].root.dataset.state = "unavailable"; }
+        }
+        for (const m of models) {
+          if (m.status !== "ok") continue;
+          try {
+            state.requested.push(m.file);
+            await loadScript(ASSETS + m.file);
+            state.sessions[m.name] = await ort.InferenceSession.create(bytesOf(window.PLAYGROUND_MODELS[m.name]), {executionProviders: ["wasm"]});
+            ui.cards[m.name].info.textContent = "ready";
+            ui.cards[m.name].root.dataset.state = "ready";
+          } catch (err) {
+            console.error(`playground: ${m.name} could not be loaded:`, err);
+            m.status = "unavailable";
+            ui.cards[m.name].info.textContent = "unavailable: " + (err.message || err);
+            ui.cards[m.name].root.dataset.state = "unavailable";
+          }
         }
       }
+      const ok = state.methods.filter(m => m.status === "ok");
+      if (state.compact) {
+        const mb = models.filter(m => m.status === "ok").reduce((s, m) => s + m.bytes, 0) / 1e6;
+        const rt = window.PLAYGROUND_ORT ? `ONNX Runtime Web ${window.PLAYGROUND_ORT.version} (${(manifest.ort.wasm_bytes / 1e6).toFixed(1)} MB WebAssembly) and ` : "";
+        ui.status.textContent = `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rt}the ${mb.toFixed(1)} MB model, read from the book's files. ` +
+          "Paint on the photo; both methods refill the hole when you lift the mouse.";
+      } else {
+        ui.status.textContent = `ready: ${ok.length} methods run in this page (${ok.map(m => m.name).join(", ")}). Paint on the photo; every method refills the hole when you lift the mouse.`;
+      }
+      await runAll();
+      root.dataset.ready = "true";
+      readyResolve();
     }
-    const ok = state.methods.filter(m => m.status === "ok").map(m => m.name);
-    ui.status.textContent = `ready: ${ok.length} methods run in this page (${ok.join(", ")}). Paint on the photo; every method refills the hole when you lift the mouse.`;
-    await runAll();
-    root.dataset.ready = "true";
-    readyResolve();
+
+    self.run = runAll;
+    if (state.compact) {     // nothing heavy until the reader asks for it
+      const button = el("button", {type: "button", class: "pg-load", text: "Load the live demo"});
+      const gate = el("div", {class: "pg-gate"},
+        el("p", {text: "Live demo: this chapter's reference model and Telea's fill, run in your browser on a photo you pick and a hole you paint. " +
+          "The button reads ONNX Runtime Web (WebAssembly) and the model from the book's own files, 20–30 MB of scripts; " +
+          "until then the page loads neither. Nothing is sent anywhere."}), button);
+      button.addEventListener("click", () => { gate.remove(); start(); });
+      root.append(gate);
+    } else {
+      start();
+    }
+    return self;
   }
 
-  api.run = runAll; api.telea = telea; api.canny = canny; api.psnr = psnr; api.ssim = ssim; api.presets = PRESETS; api.rng = rng;
-  const go = () => { const root = document.getElementById("inpaint-playground"); if (root) start(root); };
+  // ------------------------------------------------------------------ the intro's explorer and mask gallery
+  // No painting and no models: a generated mask (kind, hole %, seed as in the intro notebook's
+  // ipywidgets explorer), Telea's fill and its scores; ONNX Runtime is never loaded.
+  function range(cls, label, min, max, step, value, unit) {
+    const input = el("input", {type: "range", min: String(min), max: String(max), step: String(step), value: String(value), class: cls, "aria-label": label});
+    const text = el("span", {class: "pg-value"});
+    const show = () => { text.textContent = `${input.value}${unit}`; };
+    input.addEventListener("input", show);
+    show();
+    return {input, node: el("label", {class: "pg-field"}, el("span", {text: label + " "}), input, text)};
+  }
+  function asked(percent) { return [Math.max(0, percent / 100 - 0.05), percent / 100]; }
+  function drawHole(canvas, hole, n) {    // white = missing
+    const ctx = canvas.getContext("2d"), id = ctx.createImageData(n, n);
+    for (let i = 0; i < n * n; i++) {
+      const v = hole[i] ? 255 : 40;
+      id.data[4 * i] = id.data[4 * i + 1] = id.data[4 * i + 2] = v; id.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(id, 0, 0);
+  }
+
+  function Explorer(root) {
+    const state = {N: 128, photo: 0, kind: "free_form", percent: 30, seed: 0, image: null, hole: null, result: null, runs: 0};
+    const self = {mode: "explorer", root, state};
+    let readyResolve;
+    self.ready = new Promise(r => { readyResolve = r; });
+    const ui = {};
+    function update() {
+      const N = state.N, NN = N * N, image = state.image, want = asked(state.percent);
+      let hole;
+      try {
+        hole = generate(state.kind, N, want, state.seed);
+      } catch (err) {
+        ui.scores.textContent = err.message;
+        return;
+      }
+      const t0 = performance.now(), raw = telea(image, hole, N, 3), ms = performance.now() - t0;
+      const composite = new Float32Array(3 * NN);
+      let l1 = 0, count = 0;
+      for (let c = 0; c < 3; c++) for (let i = 0; i < NN; i++) {
+        composite[c * NN + i] = hole[i] ? raw[c * NN + i] : image[c * NN + i];
+        if (hole[i]) { l1 += Math.abs(raw[c * NN + i] - image[c * NN + i]); count++; }
+      }
+      const ratio = ratioOf(hole), res = {hole, composite, ratio, ms, psnr: psnr(composite, image), ssim: ssim(composite, image, N), l1Hole: l1 / Math.max(1, count)};
+      state.hole = hole; state.result = res;
+      drawPlanar(ui.input, image, N, hole);
+      drawPlanar(ui.output, composite, N);
+      const inside = ratio >= want[0] && ratio <= want[1];
+      ui.scores.textContent = `hole ratio ${(100 * ratio).toFixed(1)} % (asked: ${(100 * want[0]).toFixed(0)}–${(100 * want[1]).toFixed(0)} %` +
+        `${inside ? "" : ", outside it"}) · PSNR ${isFinite(res.psnr) ? res.psnr.toFixed(2) : "∞"} dB · SSIM ${res.ssim.toFixed(3)} · ` +
+        `hole L1 ${res.l1Hole.toFixed(4)} · Telea ${ms.toFixed(0)} ms in this page`;
+      state.runs += 1;
+      root.dataset.runs = String(state.runs);
+    }
+    async function start() {
+      let manifest;
+      try {
+        manifest = await loadManifest();
+      } catch (err) {
+        root.append(el("p", {class: "pg-status", text: "unavailable: " + err.message}));
+        return;
+      }
+      const N = state.N = manifest.work_size;
+      const photo = photoSelect(manifest, false);
+      const kind = el("select", {class: "pg-kind", "aria-label": "mask"});
+      for (const [k, label] of Object.entries(KIND_LABELS)) kind.append(el("option", {value: k, text: label}));
+      const percent = range("pg-percent", "hole %", 5, 60, 5, state.percent, " %");
+      const seed = range("pg-seed", "seed", 0, 20, 1, state.seed, "");
+      ui.input = el("canvas", {width: N, height: N, class: "pg-canvas", "aria-label": "masked input"});
+      ui.output = el("canvas", {width: N, height: N, class: "pg-canvas", "aria-label": "Telea's fill"});
+      const truth = el("canvas", {width: N, height: N, class: "pg-canvas", "aria-label": "ground truth"});
+      ui.scores = el("div", {class: "pg-scores"});
+      const tile = (title, canvas) => el("div", {class: "pg-card"}, el("div", {class: "pg-title", text: title}), canvas);
+      root.append(
+        el("div", {class: "pg-controls"}, labelled("photo ", photo), labelled("mask ", kind),
+           el("span", {class: "pg-field", text: "method: Telea (Navier–Stokes and biharmonic: notebook only)"})),
+        el("div", {class: "pg-controls"}, percent.node, seed.node),
+        el("div", {class: "pg-grid"}, tile("input", ui.input), tile("Telea (composite)", ui.output), tile("ground truth", truth)),
+        ui.scores);
+      const setPhoto = async () => {
+        state.photo = +photo.value;
+        state.image = planarFromRGBA(await readPhoto(manifest.samples[state.photo].src, N), N);
+        drawPlanar(truth, state.image, N);
+        update();
+      };
+      photo.addEventListener("change", setPhoto);
+      kind.addEventListener("change", () => { state.kind = kind.value; update(); });
+      percent.input.addEventListener("input", () => { state.percent = +percent.input.value; update(); });
+      seed.input.addEventListener("input", () => { state.seed = +seed.input.value; update(); });
+      await setPhoto();
+      root.dataset.ready = "true";
+      readyResolve();
+    }
+    self.update = update;
+    start();
+    return self;
+  }
+
+  function MaskGallery(root) {
+    const N = 96, state = {N, percent: 20, seed: 0, masks: [], runs: 0};
+    const self = {mode: "masks", root, state, ready: Promise.resolve()};
+    const percent = range("pg-percent", "hole %", 5, 60, 5, state.percent, " %");
+    const seed = range("pg-seed", "seed", 0, 50, 1, state.seed, "");
+    const grid = el("div", {class: "pg-grid pg-gallery"}), tiles = [];
+    for (const kind of Object.keys(KIND_LABELS)) for (let i = 0; i < 3; i++) {
+      const canvas = el("canvas", {width: N, height: N, class: "pg-canvas", "aria-label": `${KIND_LABELS[kind]} mask`});
+      const info = el("div", {class: "pg-info"});
+      grid.append(el("div", {class: "pg-card", "data-kind": kind}, el("div", {class: "pg-title", text: KIND_LABELS[kind]}), canvas, info));
+      tiles.push({kind, i, canvas, info});
+    }
+    function update() {
+      const want = asked(state.percent);
+      state.masks = tiles.map(t => {
+        const hole = generate(t.kind, N, want, state.seed + t.i), ratio = ratioOf(hole);
+        drawHole(t.canvas, hole, N);
+        t.info.textContent = `${(100 * ratio).toFixed(1)} % missing`;
+        return {kind: t.kind, hole, ratio};
+      });
+      state.runs += 1;
+      root.dataset.runs = String(state.runs);
+    }
+    percent.input.addEventListener("input", () => { state.percent = +percent.input.value; update(); });
+    seed.input.addEventListener("input", () => { state.seed = +seed.input.value; update(); });
+    root.append(el("div", {class: "pg-controls"}, percent.node, seed.node), grid);
+    update();
+    root.dataset.ready = "true";
+    self.update = update;
+    return self;
+  }
+
+  // ------------------------------------------------------------------ every container on the page
+  Object.assign(api, {telea, canny, psnr, ssim, presets: PRESETS, rng, generate, kinds: KIND_LABELS});
+  function go() {
+    const roots = new Set([document.getElementById("inpaint-playground"), ...document.querySelectorAll(".inpaint-playground")]);
+    for (const root of roots) {
+      if (!root || root.dataset.started) continue;
+      root.dataset.started = "true";
+      root.classList.add("inpaint-playground");
+      const d = root.dataset, mode = d.mode || (d.compact === "true" ? "compact" : "full");
+      let inst;
+      if (mode === "explorer") inst = Explorer(root);
+      else if (mode === "masks") inst = MaskGallery(root);
+      else inst = Playground(root, {compact: mode === "compact", methods: d.methods ? d.methods.split(/[\s,]+/).filter(Boolean) : null});
+      instances.push(inst);
+      if (instances.length === 1) Object.assign(api, {state: inst.state, ready: inst.ready, run: inst.run || inst.update, root});
+    }
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go); else go();
 })();

@@ -40,9 +40,56 @@ def page_markup() -> str:
     return "\n".join(lines)
 
 
+EMBED_LINES = ("<link", "<div class=\"inpaint-playground\"", "<script")
+STYLESHEET = '<link rel="stylesheet" href="../_static/playground.css">'
+SCRIPT = '<script src="../_static/playground.js"></script>'
+
+
+def notebook_markup(notebook: str, heading: str) -> list:
+    """The raw HTML lines of the one markdown cell of book/<notebook>.ipynb that holds ``heading``."""
+    nb = json.loads((ROOT / f"book/{notebook}.ipynb").read_text(encoding="utf-8"))
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown" and heading in "".join(c["source"])]
+    assert len(cells) == 1, f"book/{notebook}.ipynb: {len(cells)} markdown cells hold {heading!r}"
+    return [ln for ln in cells[0].splitlines() if ln.startswith(EMBED_LINES)]
+
+
+def chapter_markup(method: str) -> str:
+    """The compact playground as the method's chapter holds it (its "Try it in the page" cell)."""
+    lines = notebook_markup(method, "Try it in the page")
+    assert len(lines) == 3 and lines[0] == STYLESHEET and lines[2] == SCRIPT, \
+        f"book/{method}.ipynb: expected the stylesheet, the container and the script, got {lines}"
+    assert re.fullmatch(rf'<div class="inpaint-playground" data-methods="{method}" data-compact="true">.*</div>', lines[1]), lines[1]
+    return "\n".join(lines)
+
+
+def intro_markup() -> str:
+    """The intro's live explorer and mask gallery as book/intro.ipynb holds them (the script once)."""
+    explorer = notebook_markup("intro", "## Try it: the inpainting explorer")
+    gallery = notebook_markup("intro", "### Mask gallery")
+    assert len(explorer) == 3 and explorer[0] == STYLESHEET and explorer[2] == SCRIPT, explorer
+    assert explorer[1].startswith('<div class="inpaint-playground" data-mode="explorer">'), explorer
+    assert len(gallery) == 1 and gallery[0].startswith('<div class="inpaint-playground" data-mode="masks">'), gallery
+    assert (ROOT / "book/intro.ipynb").read_text(encoding="utf-8").count("playground.js") == 1
+    return "\n".join(explorer + ["<p>(the ipywidgets explorer)</p>"] + gallery)
+
+
+def write_page(path: Path, body: str, amd: bool = False) -> None:
+    """A page of the standalone site; ``amd``: require.js first, as the chapters with widgets have it."""
+    head = "<script src='../_static/require.js'></script>" if amd else ""
+    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{path.stem}</title>{head}</head>"
+                    f"<body><main><p>{path.stem}</p>{body}</main></body></html>")
+
+
+def test_every_method_chapter_and_the_intro_embed_the_playground():
+    for method in pgb.METHODS:
+        chapter_markup(method)
+    intro_markup()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The playground built on its own, laid out as in the book: book/playground.html
+    """The playground built on its own, laid out as in the book: book/playground.html, the method
+    chapters' compact versions (book/<method>.html) and the intro's explorer (book/intro.html)
     beside _static/ (playground.js, playground.css and the generated playground/ folder)."""
     if not (NODE_MODULES / "onnxruntime-web/dist" / pgb.ORT_FILES[-1]).is_file():
         reason = "onnxruntime-web is not installed in book/_js/node_modules (`make js` installs it)"
@@ -58,6 +105,12 @@ def site(tmp_path_factory):
     (out / "book/playground.html").write_text(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>playground</title></head>"
         f"<body><main>{page_markup()}</main></body></html>")
+    amd = (ROOT / "book/_widgets_js/require.js").is_file()     # the chapters and the intro load require.js
+    if amd:
+        shutil.copyfile(ROOT / "book/_widgets_js/require.js", static / "require.js")
+    for method in pgb.METHODS:
+        write_page(out / f"book/{method}.html", chapter_markup(method), amd)
+    write_page(out / "book/intro.html", intro_markup(), amd)
     return out, manifest
 
 
@@ -341,3 +394,131 @@ def test_javascript_telea_and_canny_follow_opencv_and_scikit_image(site, chromiu
     spread = np.abs(ref - ref[hole == 1].mean(0))[hole == 1].mean()
     assert gap < 0.2 * spread, f"JS Telea differs from OpenCV's by {gap:.3f} on average in the hole"
     assert errors == [] and outside == []
+
+
+
+def open_offline(browser, url: str):
+    """A page from disk with every non-file request blocked; every request is recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    outside, errors, requests = [], [], []
+
+    def guard(route):
+        if route.request.url.startswith(("file://", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.goto(url, wait_until="load")
+    return context, page, outside, errors, requests
+
+
+def assets_asked(requests) -> set:
+    """The generated playground files (manifest, ONNX Runtime, models) the page asked for."""
+    return {u.rsplit("/", 1)[-1] for u in requests if "/_static/playground/" in u}
+
+
+def test_compact_chapter_version_loads_only_on_request(site, chromium):
+    """A method chapter's compact playground: nothing heavy before 'Load the live demo', then only
+    that method's model; a stroke refills the model and Telea, known pixels stay, times show."""
+    out, manifest = site
+    method = "pconv"
+    context, page, outside, errors, requests = open_offline(chromium, (out / f"book/{method}.html").as_uri())
+    try:
+        page.wait_for_selector("button.pg-load")
+        page.wait_for_timeout(500)
+        assert assets_asked(requests) == set(), f"requested before the click: {assets_asked(requests)}"
+        assert page.locator(".inpaint-playground canvas").count() == 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "playground-compact-before.png"))
+        page.click("button.pg-load")
+        page.wait_for_selector(".inpaint-playground[data-ready=true]", timeout=240_000)
+        rec = next(m for m in manifest["methods"] if m["name"] == method)
+        assert assets_asked(requests) == {"manifest.js", "ort.wasm.min.js", "ort-wasm.js", rec["file"]}
+        assert page.locator(".pg-card[data-method]").evaluate_all("cs => cs.map(c => c.dataset.method)") == ["telea", method]
+        assert page.locator("table.pg-models, input.pg-raw").count() == 0
+        assert re.match(r"ready in \d+\.\d s: ONNX Runtime Web", page.inner_text(".pg-status"))
+        draw_stroke_and_check(page, [method], SCREENSHOTS / f"playground-compact-{method}.png")
+        # a preset replaces the hole and both methods refill
+        runs = page.evaluate("window.inpaintPlayground.state.runs")
+        page.click("button[data-preset='dense points']")
+        page.wait_for_function(f"() => window.inpaintPlayground.state.runs > {runs} && !window.inpaintPlayground.state.running",
+                               timeout=120_000)
+        assert page.evaluate("Object.values(window.inpaintPlayground.state.results).every(r => r.hole === undefined || "
+                             "r.hole.every((v, i) => v === window.inpaintPlayground.state.hole[i]))")
+    finally:
+        context.close()
+    assert outside == [], f"the page tried to reach the network: {outside}"
+    assert errors == [], f"console errors: {errors}"
+
+
+EXPLORER = """() => {
+  const st = window.inpaintPlaygrounds.find(p => p.mode === "explorer").state, r = st.result, N = st.N, NN = N * N;
+  let knownDiff = 0;
+  for (let c = 0; c < 3; c++) for (let i = 0; i < NN; i++)
+    if (!r.hole[i]) knownDiff = Math.max(knownDiff, Math.abs(r.composite[c * NN + i] - st.image[c * NN + i]));
+  return {hole: Array.from(r.hole), out: Array.from(r.composite), ratio: r.ratio, knownDiff, runs: st.runs,
+          text: document.querySelector("[data-mode=explorer] .pg-scores").textContent};
+}"""
+
+
+def set_range(page, selector: str, value: int) -> None:
+    page.eval_on_selector(selector, "(e, v) => { e.value = String(v); e.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+
+
+def test_intro_explorer_and_mask_gallery_are_live(site, chromium):
+    """The intro's explorer in the page: mask kind, hole % and seed each change the hole, Telea's
+    fill and the measured hole ratio shown; the gallery follows its sliders; no ONNX Runtime."""
+    out, _ = site
+    context, page, outside, errors, requests = open_offline(chromium, (out / "book/intro.html").as_uri())
+    try:
+        page.wait_for_selector("[data-mode=explorer][data-ready=true]", timeout=60_000)
+        page.wait_for_selector("[data-mode=masks][data-ready=true]", timeout=60_000)
+        prev = page.evaluate(EXPLORER)
+        changes = [("kind", lambda: page.select_option("[data-mode=explorer] select.pg-kind", "rectangle"), 30),
+                   ("hole %", lambda: set_range(page, "[data-mode=explorer] input.pg-percent", 55), 55),
+                   ("seed", lambda: set_range(page, "[data-mode=explorer] input.pg-seed", 7), 55),
+                   ("kind", lambda: page.select_option("[data-mode=explorer] select.pg-kind", "dense_points"), 55),
+                   ("hole %", lambda: set_range(page, "[data-mode=explorer] input.pg-percent", 10), 10)]
+        for what, change, percent in changes:
+            change()
+            page.wait_for_function(f"() => window.inpaintPlaygrounds.find(p => p.mode === 'explorer').state.runs > {prev['runs']}")
+            now = page.evaluate(EXPLORER)
+            assert now["hole"] != prev["hole"], f"{what}: the hole did not change"
+            assert now["out"] != prev["out"], f"{what}: Telea's fill did not change"
+            assert now["text"] != prev["text"], f"{what}: the scores did not change"
+            assert now["knownDiff"] == 0
+            lo, hi = max(0, percent - 5), percent
+            shown = float(re.match(r"hole ratio (\d+\.\d) % \(asked: (\d+)–(\d+) %\) · PSNR \d+\.\d+ dB · SSIM 0\.\d+ · "
+                                   r"hole L1 0\.\d+ · Telea \d+ ms in this page$", now["text"]).group(1))
+            assert abs(shown - 100 * now["ratio"]) <= 0.051 and lo <= 100 * now["ratio"] <= hi, now["text"]
+            prev = now
+        # the gallery: nine masks in the asked range, new ones for a new seed
+        gallery = "() => window.inpaintPlaygrounds.find(p => p.mode === 'masks').state.masks.map(m => [m.kind, m.ratio, Array.from(m.hole)])"
+        before = page.evaluate(gallery)
+        set_range(page, "[data-mode=masks] input.pg-percent", 40)
+        set_range(page, "[data-mode=masks] input.pg-seed", 3)
+        after = page.evaluate(gallery)
+        assert len(after) == 9 and all(0.35 <= r <= 0.40 for _, r, _ in after), [r for _, r, _ in after]
+        assert all(a[2] != b[2] for a, b in zip(after, before))
+        assert page.locator("[data-mode=masks] .pg-info").all_inner_texts()[0] == f"{100 * after[0][1]:.1f} % missing"
+        # every kind honours a hole-ratio range, as inpaintlib.masks.generate does
+        bad = page.evaluate("""() => { const pg = window.inpaintPlayground, bad = [];
+          for (const kind of Object.keys(pg.kinds)) for (const [lo, hi] of [[0, 0.05], [0.2, 0.4], [0.55, 0.6], [0.1, 0.6]])
+            for (let seed = 0; seed < 5; seed++) {
+              const h = pg.generate(kind, 128, [lo, hi], seed), r = h.reduce((a, b) => a + b, 0) / h.length;
+              if (r < lo || r > hi || r === 0) bad.push([kind, lo, hi, seed, r]); }
+          return bad; }""")
+        assert bad == []
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "intro-explorer.png"), full_page=True)
+    finally:
+        context.close()
+    assert assets_asked(requests) == {"manifest.js"}, assets_asked(requests)
+    assert outside == [], f"the page tried to reach the network: {outside}"
+    assert errors == [], f"console errors: {errors}"

@@ -1,6 +1,7 @@
 """Assets of the book's in-browser playground: the reference models as ONNX, run by ONNX Runtime Web.
 
-Taught with the playground page (``book/playground.md``), linked from every method chapter.
+Taught with the playground page (``book/playground.md``); every method chapter embeds a compact
+version (that method beside Telea, loaded when the reader asks for it).
 The page runs each method's reference model (:mod:`inpaintlib.reference`) in the reader's
 browser with ONNX Runtime Web (WebAssembly, one thread), beside Telea's fast-marching fill
 written in JavaScript (``book/_static/playground.js``). The book is read from disk, where

@@ -457,6 +457,23 @@ def test_compact_chapter_version_loads_only_on_request(site, chromium):
     assert errors == [], f"console errors: {errors}"
 
 
+@pytest.mark.parametrize("method", [m for m in pgb.METHODS if m != "pconv"])
+def test_every_chapter_loads_only_its_own_model(site, chromium, method):
+    out, manifest = site
+    context, page, outside, errors, requests = open_offline(chromium, (out / f"book/{method}.html").as_uri())
+    try:
+        page.click("button.pg-load")
+        page.wait_for_selector(".inpaint-playground[data-ready=true]", timeout=240_000)
+        rec = next(m for m in manifest["methods"] if m["name"] == method)
+        assert assets_asked(requests) == {"manifest.js", "ort.wasm.min.js", "ort-wasm.js", rec["file"]}
+        for name in ("telea", method):
+            info = page.inner_text(f'[data-method="{name}"] .pg-info')
+            assert re.match(r"\d+ ms · PSNR \d+\.\d+ dB", info), f"{name}: {info!r}"
+    finally:
+        context.close()
+    assert outside == [] and errors == [], (outside, errors)
+
+
 EXPLORER = """() => {
   const st = window.inpaintPlaygrounds.find(p => p.mode === "explorer").state, r = st.result, N = st.N, NN = N * N;
   let knownDiff = 0;

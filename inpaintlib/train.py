@@ -82,6 +82,17 @@ What the loop provides, and the choices made:
   naming the ranks that never came — and every later collective. Launch with
   ``torchrun --standalone --nproc-per-node=N`` on one machine, so torchrun picks and holds
   the rendezvous port itself.
+* **BatchNorm under DDP** (``sync_bn``). Plain BatchNorm normalises over the process's own
+  chunk: at batch 6 over 3 GPUs, over 2 images, which is noisy and not the statistics a
+  one-GPU run at batch 6 uses. So by default (``sync_bn=None``), when ``WORLD_SIZE > 1`` on
+  CUDA, every model that DDP wraps and that has BatchNorm layers gets them replaced by
+  ``nn.SyncBatchNorm`` (``convert_sync_batchnorm``) before wrapping: mean and variance (and
+  the running statistics) are taken over the global batch, at the cost of one all-gather per
+  BatchNorm layer per forward. The layers keep their parameter and buffer tensors, so state
+  dicts have the same keys and checkpoints load in single-process runs and back. PyTorch's
+  SyncBatchNorm only runs on GPUs (CUDA, XPU, HPU), so on CPU (gloo) the default keeps
+  per-process statistics and says so on rank 0. ``sync_bn=False`` keeps per-process
+  statistics; one process: nothing changes.
 """
 from __future__ import annotations
 
@@ -117,6 +128,7 @@ __all__ = [
     "CheckpointMismatchError",
     "DistributedStartError",
     "ddp_timeout",
+    "convert_sync_bn",
     "CHECKPOINT_FORMAT",
 ]
 
@@ -245,7 +257,8 @@ def load_checkpoint(path: Union[str, os.PathLike], map_location: Any = "cpu") ->
 
     Keys: ``step``, ``max_steps``, ``config``, ``models``, ``optimizers``, ``schedulers``,
     ``scalers``, ``rng``, ``data``, ``log_window``, ``elapsed``, ``last_logs``,
-    ``world_size``, ``format`` (and ``lineage`` in checkpoints from this version on). Raises
+    ``world_size``, ``format`` (and ``lineage`` and ``sync_bn``, the names of the models whose
+    BatchNorm was synchronised, in checkpoints from this version on). Raises
     :class:`FileNotFoundError` or :class:`ValueError` naming the file.
     """
     path = Path(path)
@@ -345,8 +358,9 @@ def _join_process_group(backend: str, rank: int, world_size: int) -> None:
                else f"the rendezvous store at {where} stopped answering")
         raise DistributedStartError(f"rank {rank} of {world_size}: the process group did not form within "
                                     f"{seconds:g} s: {who} ({_first_line(err)}); {hint}") from err
-    dist.init_process_group(backend=backend, store=dist.PrefixStore("default_pg", store), rank=rank,
-                            world_size=world_size, timeout=timeout)
+    # a prefix per group: a group joined after an earlier one was left must not read its addresses
+    dist.init_process_group(backend=backend, store=dist.PrefixStore(f"default_pg/{_GROUP_GENERATION}", store),
+                            rank=rank, world_size=world_size, timeout=timeout)
 
 
 def _rng_state() -> dict:
@@ -386,6 +400,68 @@ def _csv_value(v: float) -> str:
     return "" if v is None else f"{v:.8g}"
 
 
+def _sync_bn_supported(device: torch.device) -> bool:
+    """Whether ``nn.SyncBatchNorm`` can synchronise on ``device`` (PyTorch's kernels: GPUs only)."""
+    return device.type in ("cuda", "xpu", "hpu", torch._C._get_privateuse1_backend_name())
+
+
+def _has_batchnorm(m: nn.Module) -> bool:
+    """Whether ``m`` holds a BatchNorm layer that is not already an ``nn.SyncBatchNorm``."""
+    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) and not isinstance(x, nn.SyncBatchNorm)
+               for x in m.modules())
+
+
+def _plan_sync_bn(models: Mapping[str, nn.Module], sync_bn: Optional[bool], world_size: int,
+                  device: torch.device) -> tuple[list[str], str]:
+    """Which models get ``nn.SyncBatchNorm``, and the note rank 0 prints (``""``: none).
+
+    Candidates are the models DDP wraps (they have trainable parameters) that hold BatchNorm
+    layers. One process or ``sync_bn=False``: none. ``None`` (automatic) and ``True``: all of
+    them on a GPU; on a device SyncBatchNorm cannot run on (CPU), ``None`` keeps per-process
+    statistics and ``True`` raises :class:`ValueError`.
+    """
+    if sync_bn is not None and not isinstance(sync_bn, bool):
+        raise TypeError(f"sync_bn must be None (automatic), True or False, got {sync_bn!r}")
+    if world_size <= 1 or sync_bn is False:
+        return [], ""
+    names = [n for n, m in models.items()
+             if any(p.requires_grad for p in m.parameters()) and _has_batchnorm(m)]
+    if not names:
+        return [], ""
+    if not _sync_bn_supported(device):
+        if sync_bn:
+            raise ValueError(
+                f"sync_bn=True, but PyTorch's SyncBatchNorm runs only on GPUs (CUDA, XPU, HPU) and this "
+                f"run is on {device.type}: pass sync_bn=False (or leave it None) to keep per-process "
+                f"BatchNorm statistics, or train on GPUs")
+        return [], (f"sync_bn: off: SyncBatchNorm needs GPUs, so the BatchNorm statistics of "
+                    f"{', '.join(names)} are per process (1/{world_size} of the global batch each)")
+    return names, (f"sync_bn: the BatchNorm layers of {', '.join(names)} are SyncBatchNorm: statistics "
+                   f"over the global batch of all {world_size} processes")
+
+
+def convert_sync_bn(m: nn.Module) -> nn.Module:
+    """Replace every BatchNorm layer in ``m`` by an ``nn.SyncBatchNorm``
+    (``nn.SyncBatchNorm.convert_sync_batchnorm``, layer by layer, leaving existing
+    SyncBatchNorm layers alone). The new layers hold the *same* parameter and buffer
+    tensors, train/eval mode and state-dict keys, so optimisers built on ``m`` still work and
+    checkpoints stay interchangeable with plain BatchNorm. ``m`` is changed in place and
+    returned, except when ``m`` itself is a BatchNorm layer: then a new layer (sharing its
+    tensors) is returned."""
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, nn.SyncBatchNorm):
+            return m
+        new = nn.SyncBatchNorm.convert_sync_batchnorm(m)
+        if _LINEAGE_ATTR in m.__dict__:
+            new.__dict__[_LINEAGE_ATTR] = m.__dict__[_LINEAGE_ATTR]
+        return new
+    for name, child in list(m.named_children()):
+        new = convert_sync_bn(child)
+        if new is not child:
+            m.add_module(name, new)
+    return m
+
+
 # ----------------------------------------------------------------------------- the Trainer
 
 
@@ -413,6 +489,19 @@ class Trainer:
         grad_clip: max total gradient norm, a float for every optimizer or a dict by name.
         channels_last: store models and 4-D batch tensors channels-last (faster convs on GPU).
         compile: ``True`` or a dict of ``torch.compile`` keyword arguments.
+        sync_bn: synchronise BatchNorm across processes under DDP (see the module notes).
+            ``None`` (default): when ``WORLD_SIZE > 1`` on GPUs, every model DDP wraps that has
+            BatchNorm layers gets ``nn.SyncBatchNorm`` (:func:`convert_sync_bn`), so
+            statistics come from the global batch, as in one process (plain BatchNorm at
+            batch 6 over 3 GPUs would normalise over 2 images); on CPU (gloo), where
+            SyncBatchNorm cannot run, statistics stay per process. ``True``: the same, but
+            on CPU a :class:`ValueError`. ``False``: per-process statistics. Models without
+            BatchNorm, and single-process runs, are never changed. The choice is printed on
+            rank 0, kept as ``trainer.sync_bn_models`` and stored in checkpoints
+            (``"sync_bn"``); state-dict keys do not change. Frozen BatchNorm (eval mode)
+            does not synchronise. If a model *is* a BatchNorm layer, ``trainer.module(name)``
+            is its SyncBatchNorm copy (same tensors); otherwise the layers are swapped inside
+            your module.
         ddp_kwargs: extra ``DistributedDataParallel`` arguments, e.g.
             ``{"find_unused_parameters": True}`` for a model some steps do not use. (Call
             each DDP model once per backward: concatenate real and fake into one critic call.)
@@ -452,6 +541,7 @@ class Trainer:
         channels_last: bool = False,
         compile: Union[bool, Mapping[str, Any]] = False,
         ddp_kwargs: Optional[Mapping[str, Any]] = None,
+        sync_bn: Optional[bool] = None,
         log_every: int = 10,
         ckpt_every: Optional[int] = None,
         sample_every: Optional[int] = None,
@@ -523,7 +613,11 @@ class Trainer:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0")) if self.world_size > 1 else 0
         self.is_main = self.rank == 0
         self._owns_group = False
-        self.device = self._setup_device(device)
+        self._tb = None
+        self.device = self._pick_device(device)
+        # which models get SyncBatchNorm: decided (or refused) before joining, so no rank waits
+        sync_names, note = _plan_sync_bn(models, sync_bn, self.world_size, self.device)
+        self._join_group()
 
         # --- precision -----------------------------------------------------------------
         self.amp_dtype = resolve_amp(amp, self.device.type)
@@ -533,8 +627,15 @@ class Trainer:
 
         # --- models: the plain modules, and what step_fn calls (DDP / compiled) ---------
         self._modules: dict[str, nn.Module] = dict(models)
+        for m in self._modules.values():
+            self._place_model(m)
+        for n in sync_names:  # after the move, so that a replaced root BatchNorm shares the moved tensors
+            self._modules[n] = convert_sync_bn(self._modules[n])
+        self.sync_bn_models: tuple[str, ...] = tuple(sync_names)  # models with SyncBatchNorm
+        if note and self.is_main:
+            print(note)
         self.models: dict[str, nn.Module] = {
-            n: self._prepare_model(m, compile, ddp_kwargs) for n, m in models.items()
+            n: self._wrap_model(m, compile, ddp_kwargs) for n, m in self._modules.items()
         }
 
         if seed is not None:
@@ -554,32 +655,38 @@ class Trainer:
         self._step_rng: Optional[dict] = None  # RNG states when the current step began
         self._start_lineage: Optional[dict] = None  # where the models' weights came from at step 0
         self._lineage_id: Optional[str] = None  # the id written with load_or_train's final checkpoint
-        self._tb = None
         self._bar = None
 
-    def _setup_device(self, device) -> torch.device:
-        """Pick the device; under torchrun also join the process group (NCCL on CUDA,
-        gloo on CPU) and use ``cuda:LOCAL_RANK``."""
+    def _pick_device(self, device) -> torch.device:
+        """The device: under torchrun with CUDA ``cuda:LOCAL_RANK`` (made current)."""
         if self.world_size == 1:
             return pick_device(str(device)) if device is not None else pick_device()
-        import torch.distributed as dist
-
         if torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda"):
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
-        device = torch.device(device if device is not None else "cpu")
-        if not dist.is_initialized():
-            _join_process_group("nccl" if device.type == "cuda" else "gloo", self.rank, self.world_size)
-            self._owns_group = True
-        return device
+        return torch.device(device if device is not None else "cpu")
 
-    def _prepare_model(self, m: nn.Module, compile, ddp_kwargs) -> nn.Module:
-        """Move ``m`` to the device (channels-last if asked); wrap it in DDP when
-        distributed and it has trainable parameters; compile it if asked.
-        ``Module.to()`` keeps the Parameter objects, so optimizers built earlier still work."""
+    def _join_group(self) -> None:
+        """Under torchrun, join the process group (NCCL on CUDA, gloo otherwise) unless
+        one is open already."""
+        if self.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            _join_process_group("nccl" if self.device.type == "cuda" else "gloo", self.rank, self.world_size)
+            self._owns_group = True
+
+    def _place_model(self, m: nn.Module) -> None:
+        """Move ``m`` to the device (channels-last if asked). ``Module.to()`` keeps the
+        Parameter objects, so optimizers built earlier still work."""
         m.to(self.device)
         if self.channels_last:
             m.to(memory_format=torch.channels_last)
+
+    def _wrap_model(self, m: nn.Module, compile, ddp_kwargs) -> nn.Module:
+        """Wrap ``m`` in DDP when distributed and it has trainable parameters; compile it
+        if asked."""
         if self.world_size > 1 and any(p.requires_grad for p in m.parameters()):
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -987,6 +1094,7 @@ class Trainer:
             "step": self.step,
             "max_steps": self.max_steps,
             "world_size": self.world_size,
+            "sync_bn": list(self.sync_bn_models),
             "config": self.config,
             "models": {n: m.state_dict() for n, m in self._modules.items()},
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},

@@ -11,6 +11,12 @@ port chosen by the test and released before torchrun binds it). Each rank also w
 ``OUT_DIR/rank<r>.json`` with what it saw (local batch size, whether its models were
 DDP-wrapped), so the test can check the sharding.
 
+``ddp_worker.py OUT_DIR bn DEVICE`` instead trains :func:`build_bn_model` (BatchNorm on the
+input itself, so its running statistics depend only on the data) with the default
+``sync_bn`` on ``DEVICE`` (``cpu``: gloo; ``cuda``: NCCL, one GPU per rank), after checking
+that ``sync_bn=True`` fails clearly where SyncBatchNorm cannot run. Each rank writes its
+BatchNorm layer's type and running statistics.
+
 :func:`run_guarded` starts a command in a session of its own and, if it outlives its
 timeout, kills its process group *and* the process groups of all its descendants: torchrun
 starts every worker in a new session, so killing torchrun's group alone leaves the workers
@@ -78,6 +84,51 @@ def make_trainer(out_dir, **kw) -> Trainer:
     sched = {"g": torch.optim.lr_scheduler.MultiStepLR(opts["g"], [3])}
     return Trainer(models, opts, step_fn, schedulers=sched, out_dir=out_dir, max_steps=STEPS,
                    device="cpu", log_every=1, progress=False, seed=0, **kw)
+
+
+BN_MOMENTUM = 0.1
+
+
+def build_bn_model() -> nn.Module:
+    """BatchNorm on the input, then a convolution: the BatchNorm's running statistics are a
+    function of the batches alone, so the test can compute them independently."""
+    seed_everything(0)
+    return nn.Sequential(nn.BatchNorm2d(3, momentum=BN_MOMENTUM), nn.Conv2d(3, 3, 3, padding=1))
+
+
+def bn_step_fn(trainer: Trainer, batch):
+    x, y = batch
+    loss = (trainer.models["g"](x) - y).pow(2).mean()
+    trainer.optimize("g", loss)
+    return {"rec": loss}
+
+
+def make_bn_trainer(out_dir, device: str = "cpu", **kw) -> Trainer:
+    g = build_bn_model()
+    return Trainer({"g": g}, {"g": torch.optim.Adam(g.parameters(), lr=1e-2)}, bn_step_fn, out_dir=out_dir,
+                   max_steps=STEPS, device=device, log_every=1, progress=False, seed=0, **kw)
+
+
+def main_bn(out_dir: str, device: str) -> None:
+    forced = ""
+    try:
+        make_bn_trainer(out_dir, device, sync_bn=True).close()
+    except ValueError as err:
+        forced = str(err)
+    trainer = make_bn_trainer(out_dir, device)  # sync_bn=None: automatic
+    trainer.fit(data)
+    bn = trainer.module("g")[0]
+    info = {
+        "rank": trainer.rank,
+        "sync_bn_models": list(trainer.sync_bn_models),
+        "forced_error": forced,
+        "bn_type": type(bn).__name__,
+        "running_mean": bn.running_mean.tolist(),
+        "running_var": bn.running_var.tolist(),
+        "batches_tracked": int(bn.num_batches_tracked),
+    }
+    Path(out_dir, f"bn_rank{trainer.rank}.json").write_text(json.dumps(info))
+    trainer.close()
 
 
 def descendants(pid: int) -> list[int]:
@@ -194,4 +245,9 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "bn":
+        die_with_parent()
+        torch.set_num_threads(1)
+        main_bn(sys.argv[1], sys.argv[3])
+    else:
+        main(sys.argv[1])

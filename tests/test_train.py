@@ -19,6 +19,8 @@ import ddp_worker  # noqa: E402
 from inpaintlib.train import (  # noqa: E402
     CHECKPOINT_FORMAT,
     Trainer,
+    _plan_sync_bn,
+    convert_sync_bn,
     load_checkpoint,
     load_or_train,
     move_to,
@@ -611,3 +613,176 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_same_global_batch(tmp_
     assert ddp_log["step"] == list(range(1, ddp_worker.STEPS + 1))
     for key in ("d", "g", "rec", "lr_g", "lr_d"):
         assert ddp_log[key] == pytest.approx(ref_log[key], abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- BatchNorm under DDP (sync_bn)
+
+CUDA = torch.device("cuda")  # the decision only: nothing is moved there
+
+
+def bn_net() -> nn.Module:
+    seed_everything(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Sequential(nn.Conv2d(4, 3, 1), nn.BatchNorm2d(3)))
+
+
+def no_process_group() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        pytest.skip("a process group is open in this process: SyncBatchNorm would try to synchronise")
+
+
+def test_sync_bn_default_converts_models_with_batchnorm_only_under_ddp_on_gpus():
+    frozen = bn_net().requires_grad_(False)  # not DDP-wrapped: left alone
+    models = {"g": bn_net(), "d": TinyNet(), "f": frozen}
+    for choice in (None, True, False):  # one process: never
+        assert _plan_sync_bn(models, choice, 1, CUDA) == ([], "")
+    names, note = _plan_sync_bn(models, None, 2, CUDA)
+    assert names == ["g"] and note.startswith("sync_bn: ") and "global batch of all 2 processes" in note
+    assert _plan_sync_bn(models, True, 3, CUDA)[0] == ["g"]
+    assert _plan_sync_bn(models, False, 2, CUDA) == ([], "")
+    assert _plan_sync_bn({"d": TinyNet()}, None, 2, CUDA) == ([], "")
+    # CPU (gloo): SyncBatchNorm cannot run; the default keeps per-process statistics and says so
+    names, note = _plan_sync_bn(models, None, 3, torch.device("cpu"))
+    assert names == [] and "per process (1/3 of the global batch each)" in note
+    with pytest.raises(ValueError, match="runs only on GPUs.*sync_bn=False"):
+        _plan_sync_bn(models, True, 2, torch.device("cpu"))
+    assert _plan_sync_bn({"d": TinyNet()}, True, 2, torch.device("cpu")) == ([], "")  # nothing to sync
+    with pytest.raises(TypeError, match="sync_bn must be None"):
+        _plan_sync_bn(models, "on", 1, torch.device("cpu"))
+
+
+def test_convert_sync_bn_keeps_the_module_its_tensors_modes_and_state_dict_keys():
+    no_process_group()
+    net = bn_net()
+    net[3][1].eval()  # a frozen layer stays frozen
+    opt = torch.optim.Adam(net.parameters())
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    tensors = [*net.parameters(), *net.buffers()]
+    assert convert_sync_bn(net) is net  # changed in place: whoever holds `net` trains it
+    assert type(net[1]) is nn.SyncBatchNorm and type(net[3][1]) is nn.SyncBatchNorm
+    assert net[1].training and not net[3][1].training
+    assert list(net.state_dict()) == list(state)
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    assert all(a is b for a, b in zip([*net.parameters(), *net.buffers()], tensors, strict=True))
+    assert opt.param_groups[0]["params"] == list(net.parameters())
+    # without a process group SyncBatchNorm computes plain BatchNorm (CPU too); weights load both ways
+    plain = bn_net()
+    plain.load_state_dict(net.state_dict())
+    plain[3][1].eval()
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.allclose(net(x), plain(x), atol=1e-6)
+    assert torch.allclose(net[1].running_var, plain[1].running_var)
+    # a model that is itself a BatchNorm layer: a new layer sharing its tensors
+    bn = nn.BatchNorm2d(3)
+    sync = convert_sync_bn(bn)
+    assert type(sync) is nn.SyncBatchNorm and sync is not bn
+    assert sync.weight is bn.weight and sync.running_mean is bn.running_mean
+    assert convert_sync_bn(sync) is sync
+
+
+def test_frozen_batchnorm_of_the_models_stays_frozen_with_sync_bn():
+    from inpaintlib.models.pconv_unet import PConvUNet
+
+    net = PConvUNet(layers=3, base_channels=8).freeze_encoder_bn()
+    convert_sync_bn(net)
+    frozen = net.encoder_batchnorms()
+    assert frozen and all(type(bn) is nn.SyncBatchNorm for bn in frozen)
+    net.train()
+    assert not any(bn.training for bn in frozen)
+
+
+def test_sync_bn_changes_nothing_in_one_process(tmp_path):
+    for choice in (None, True):
+        trainer, net = make(tmp_path / str(choice), 1, step=step_fn, sync_bn=choice)
+        assert trainer.sync_bn_models == () and trainer.module() is net
+    seed_everything(0)
+    net = bn_net()
+    trainer = Trainer(net, torch.optim.Adam(net.parameters(), 1e-2), step_fn, out_dir=tmp_path / "bn",
+                      max_steps=1, device="cpu", progress=False, sync_bn=True)
+    trainer.fit(data)
+    assert type(net[1]) is nn.BatchNorm2d and trainer.sync_bn_models == ()
+    assert load_checkpoint(tmp_path / "bn" / "last.pt")["sync_bn"] == []
+
+
+def test_checkpoints_of_sync_bn_models_resume_into_plain_batchnorm(tmp_path):
+    no_process_group()
+
+    def bn_trainer(out_dir, steps, sync):
+        net = bn_net()
+        if sync:
+            convert_sync_bn(net)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        return Trainer(net, opt, step_fn, out_dir=out_dir, max_steps=steps, device="cpu",
+                       progress=False, seed=0, log_every=1), net
+
+    ref, ref_net = bn_trainer(tmp_path / "ref", 4, sync=False)
+    ref.fit(data)
+    first, _ = bn_trainer(tmp_path / "run", 2, sync=True)  # as a SyncBatchNorm model under DDP saves it
+    first.fit(data)
+    second, net = bn_trainer(tmp_path / "run", 4, sync=False)  # resumed in one process, plain BatchNorm
+    second.fit(data)
+    assert second.step == 4 and type(net[1]) is nn.BatchNorm2d
+    for k, v in ref_net.state_dict().items():
+        assert torch.allclose(net.state_dict()[k], v, atol=1e-6), k
+
+
+def _bn_running_stats(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running statistics of ddp_worker's input BatchNorm after its run, computed directly
+    from ``rows`` of each step's global batch (mean, unbiased variance, momentum updates)."""
+    m = ddp_worker.BN_MOMENTUM
+    mean, var = torch.zeros(3), torch.ones(3)
+    for step in range(ddp_worker.STEPS):
+        x = ddp_worker.data(step)[0][rows].double()
+        mean = (1 - m) * mean + m * x.mean(dim=(0, 2, 3)).float()
+        var = (1 - m) * var + m * x.var(dim=(0, 2, 3), unbiased=True).float()
+    return mean, var
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_ddp_batchnorm_statistics_with_the_default_sync_bn(tmp_path, device):
+    """CUDA (two GPUs): the statistics of every rank are those of the global batch. CPU (gloo):
+    the documented fallback, per-process statistics, and ``sync_bn=True`` is refused."""
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available in this build")
+    if device == "cuda" and torch.cuda.device_count() < 2:
+        pytest.skip("SyncBatchNorm under NCCL needs two GPUs")
+    env = dict(os.environ, OMP_NUM_THREADS="1", INPAINTLIB_DDP_TIMEOUT="180",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    if Path("/sys/class/net/lo").exists():
+        env["GLOO_SOCKET_IFNAME"] = "lo"
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc-per-node=2",
+           str(ROOT / "tests" / "ddp_worker.py"), str(out), "bn", device]
+    rc, output, timed_out = ddp_worker.run_guarded(cmd, env=env, timeout=900)
+    if timed_out:
+        pytest.fail(f"the DDP run hung and was killed with all its workers:\n{output[-3000:]}")
+    assert rc == 0, output[-6000:]
+    ranks = [json.loads((out / f"bn_rank{r}.json").read_text()) for r in range(2)]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert list(ckpt["models"]["g"]) == list(ddp_worker.build_bn_model().state_dict())  # same keys
+    half = ddp_worker.GLOBAL_BATCH // 2
+    if device == "cuda":
+        assert output.count("sync_bn: the BatchNorm layers of g are SyncBatchNorm") == 2  # rank 0, per Trainer
+        assert ckpt["sync_bn"] == ["g"]
+        mean, var = _bn_running_stats(slice(None))  # the whole global batch
+        for info in ranks:
+            assert info["bn_type"] == "SyncBatchNorm" and info["sync_bn_models"] == ["g"]
+            assert info["forced_error"] == "" and info["batches_tracked"] == ddp_worker.STEPS
+            assert torch.allclose(torch.tensor(info["running_mean"]), mean, atol=1e-5)
+            assert torch.allclose(torch.tensor(info["running_var"]), var, atol=1e-5)
+        return
+    assert output.count("sync_bn: off: SyncBatchNorm needs GPUs") == 1  # rank 0 only
+    assert ckpt["sync_bn"] == []
+    for info in ranks:
+        assert info["bn_type"] == "BatchNorm2d" and info["sync_bn_models"] == []
+        assert "runs only on GPUs" in info["forced_error"]
+    # rank 0 (whose buffers DDP broadcasts and the checkpoint holds) normalised over its half only
+    mean, var = _bn_running_stats(slice(0, half))
+    assert torch.allclose(torch.tensor(ranks[0]["running_mean"]), mean, atol=1e-5)
+    assert torch.allclose(torch.tensor(ranks[0]["running_var"]), var, atol=1e-5)
+    assert torch.allclose(ckpt["models"]["g"]["0.running_mean"], mean, atol=1e-5)
+    assert not torch.allclose(_bn_running_stats(slice(None))[0], mean, atol=1e-3)
+    assert ranks[0]["running_mean"] != ranks[1]["running_mean"]

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import _provenance  # noqa: E402  (benchmarks/, the script's folder)
 
 BASE = dict(image_size=64, width=0.25, pretrain_steps=300, finetune_steps=60, masks="free_form")
 FACTORS = {
@@ -126,12 +127,7 @@ def main(argv=None) -> int:
             print(f"{name}: {json.dumps(results[name]['psnr'])}", flush=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    commit, load = _provenance.commit(), _provenance.load_average()
     header = (f"# GMCNN: one factor at a time\n\nMachine: {platform.machine()}, {os.cpu_count()} cores, "
               f"{args.threads} thread(s) per run, load average {load:.1f} at the end (shared machine: times are "
               f"upper bounds); torch {torch.__version__}; commit {commit}; {time.strftime('%Y-%m-%d')}. "

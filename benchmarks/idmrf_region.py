@@ -32,7 +32,6 @@ import copy
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import _provenance  # noqa: E402  (benchmarks/, the script's folder)
 
 ARMS = {
     "none": "critics only, no ID-MRF",
@@ -185,12 +186,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         r = run(args.seeds, args.finetune_steps, args.scale, Path(tmp))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    commit, load = _provenance.commit(), _provenance.load_average()
     s = r["schedule"]
     header = (f"# GMCNN: ID-MRF on the local patch or on the whole image\n\n"
               f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s), load average "

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _provenance  # noqa: E402  (benchmarks/, the script's folder)
 from inpaintlib.data import CelebA, Prefetched, TrainingPairs, sample_bank_images  # noqa: E402
 from inpaintlib.masks import NvidiaMasks, generate  # noqa: E402
 
@@ -122,19 +122,11 @@ def gpu_step_rates() -> dict:
     return {}
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def render(rows: list, gpu: dict, args) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = ["# Input pipeline: training images per second", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at the end; "
-             f"torch {torch.__version__}; commit {commit()}; {time.strftime('%Y-%m-%d')}. "
+             f"torch {torch.__version__}; commit {_provenance.commit()}; {time.strftime('%Y-%m-%d')}. "
              f"{args.size} px, batch {args.batch}, fake CelebA-layout JPEGs and 512-px NVIDIA-layout masks "
              f"made from the sample bank; each figure after the workers' first batch, over ≥ {args.seconds:g} s.",
              "", "| stream | workers | s / batch | images / s | GPU step consumes (images / s) | verdict |",

@@ -193,9 +193,12 @@ SNAPSHOT = """() => Object.fromEntries(Object.entries(window.inpaintPlayground.s
                                   .map(([k, r]) => [k, Array.from(r.composite)]))"""
 
 
-def open_page(browser, url: str, allowed: tuple):
+def open_guarded(browser, url: str, allowed: tuple):
+    """``url`` in a fresh context where only URLs starting with ``allowed`` load; returns
+    ``(context, page, outside, errors, requests)``: the blocked URLs, console errors and
+    uncaught exceptions, and every request the page made."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    outside, errors = [], []
+    outside, errors, requests = [], [], []
 
     def guard(route):
         if route.request.url.startswith(allowed):
@@ -206,9 +209,15 @@ def open_page(browser, url: str, allowed: tuple):
 
     context.route("**/*", guard)
     page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
     page.goto(url, wait_until="load")
+    return context, page, outside, errors, requests
+
+
+def open_page(browser, url: str, allowed: tuple):
+    context, page, outside, errors, _ = open_guarded(browser, url, allowed)
     page.wait_for_selector("#inpaint-playground[data-ready=true]", timeout=240_000)
     return context, page, outside, errors
 
@@ -399,23 +408,7 @@ def test_javascript_telea_and_canny_follow_opencv_and_scikit_image(site, chromiu
 
 def open_offline(browser, url: str):
     """A page from disk with every non-file request blocked; every request is recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    outside, errors, requests = [], [], []
-
-    def guard(route):
-        if route.request.url.startswith(("file://", "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-    page.goto(url, wait_until="load")
-    return context, page, outside, errors, requests
+    return open_guarded(browser, url, ("file://", "data:", "blob:", "about:"))
 
 
 def assets_asked(requests) -> set:

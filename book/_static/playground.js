@@ -465,6 +465,15 @@
       throw new Error("the playground's assets were not built (make book builds them into book/_widgets_js/playground)");
     });
   }
+  // The manifest for a container, or null after saying in the container why there is none.
+  async function manifestFor(root) {
+    try {
+      return await loadManifest();
+    } catch (err) {
+      root.append(el("p", {class: "pg-status", text: "unavailable: " + err.message}));
+      return null;
+    }
+  }
   let ortReady = null;
   function loadOrt() {
     if (!ortReady) ortReady = (async () => {
@@ -689,13 +698,8 @@
     }
 
     async function start() {
-      let manifest;
-      try {
-        manifest = await loadManifest();
-      } catch (err) {
-        root.append(el("p", {class: "pg-status", text: "unavailable: " + err.message}));
-        return;
-      }
+      const manifest = await manifestFor(root);
+      if (!manifest) return;
       state.N = manifest.work_size;
       state.hole = new Uint8Array(state.N * state.N);
       const wanted = state.only ? manifest.methods.filter(m => state.only.includes(m.name)) : manifest.methods;
@@ -824,13 +828,8 @@
       root.dataset.runs = String(state.runs);
     }
     async function start() {
-      let manifest;
-      try {
-        manifest = await loadManifest();
-      } catch (err) {
-        root.append(el("p", {class: "pg-status", text: "unavailable: " + err.message}));
-        return;
-      }
+      const manifest = await manifestFor(root);
+      if (!manifest) return;
       const N = state.N = manifest.work_size;
       const photo = photoSelect(manifest, false);
       const kind = el("select", {class: "pg-kind", "aria-label": "mask"});

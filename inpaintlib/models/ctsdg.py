@@ -139,8 +139,9 @@ def original_structure(image: torch.Tensor, sigma: float = 2.0) -> tuple[torch.T
     ``ToPILImage`` — ``round toward zero of 255·x``, kept modulo 256, so a pixel of value
     ``v`` in ``[0, 1]`` becomes ``trunc(255·(2v − 1)) mod 256``: from mid-gray up, 0 … 255
     as ``2v − 1`` would give; below it the product is negative and *wraps* (black becomes
-    1, a pixel just under mid-gray about 255) — then takes scikit-image's ``rgb2gray`` of those bytes (BT.709 weights on ``byte/255``)
-    as the gray image and ``canny(gray, sigma)`` of the whole picture as the edge map.
+    1, a pixel just under mid-gray about 255) — then takes scikit-image's ``rgb2gray`` of
+    those bytes (BT.709 weights on ``byte/255``) as the gray image and
+    ``canny(gray, sigma)`` of the whole picture as the edge map.
 
     Pass both to :meth:`CTSDG.forward` (``edge=…, gray=…``) to feed a converted checkpoint
     exactly what the original fed it at test time: the output then equals the original

@@ -318,3 +318,19 @@ def test_idmrf_region_smoke_run_trains_three_arms_and_measures_the_pull_on_the_h
     text = out.read_text()
     assert "| + ID-MRF on the local patch" in text and "| patch − none |" in text
     assert all(line.count("|") == 5 for line in text.splitlines() if line.startswith("| ID-MRF on"))
+
+
+def test_dilated_conv_smoke_run_times_every_dilated_layer_and_the_step(tmp_path):
+    import dilated_conv
+    from inpaintlib.models import gmcnn
+
+    out = tmp_path / "d.md"
+    applies = gmcnn._DilatedConvCPU.applies
+    assert dilated_conv.main(["--size", "64", "--channels", "4", "--width", "0.125", "--rounds", "1",
+                              "--out", str(out)]) == 0
+    assert gmcnn._DilatedConvCPU.applies is applies       # the switch is put back
+    text = out.read_text()
+    for k in (3, 5, 7):
+        for d in (2, 4, 8, 16):
+            assert f"| {k}×{k} | {d} |" in text
+    assert "| inpaintlib's (`_DilatedConvCPU`) |" in text and "64 px, batch 1" in text

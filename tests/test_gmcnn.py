@@ -14,6 +14,7 @@ from inpaintlib.models.gmcnn import (
     ReflectConv2d,
     ReflectionPad,
     Upsample,
+    _DilatedConvCPU,
     crop_boxes,
     gradient_receptive_field,
     hole_bounding_boxes,
@@ -153,6 +154,69 @@ def test_reflection_pad_matches_torch_and_numpy():
     one = torch.randn(1, 1, 1, 4, generator=g)   # a side of 1 cannot be mirrored: replicated
     out = ReflectionPad(2)(one)
     assert out.shape == (1, 1, 5, 8) and torch.equal(out[0, 0, 0], out[0, 0, 4])
+
+
+def _plain_conv_grads(layer, x, seed=0):
+    """Gradients of the layer's convolution written with ``F.conv2d`` (PyTorch's autograd),
+    for the output gradient ``randn`` drawn with ``seed``."""
+    x = x.detach().clone().requires_grad_(x.requires_grad)
+    y = F.conv2d(layer.pad(x), layer.conv.weight, layer.conv.bias, layer.stride, 0, layer.dilation)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=y.dtype)
+    params = [layer.conv.weight, layer.conv.bias] + ([x] if x.requires_grad else [])
+    return y, torch.autograd.grad(y, params, g)
+
+
+@pytest.mark.parametrize("k, d, size, batch", [
+    (3, 2, 32, 2),    # phases of 16: the input gradient goes through the phase split
+    (5, 4, 32, 1),    # phases of 8 with a 5×5 kernel: phase split
+    (7, 2, 32, 2),    # phases of 16 with a 7×7 kernel: phase split
+    (7, 4, 32, 1),    # phases of 8 with a 7×7 kernel: PyTorch's own input gradient
+    (3, 16, 16, 1),   # pad larger than the map (repeated reflection), 1-pixel phases
+])
+def test_dilated_conv_gradients_equal_autograd(k, d, size, batch):
+    torch.manual_seed(k * d)
+    layer = ReflectConv2d(3, 4, k, dilation=d, elu=False).double()
+    x = torch.randn(batch, 3, size, size + 8, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    assert y.grad_fn.name() == "_DilatedConvCPUBackward"
+    ref_y, ref = _plain_conv_grads(layer, x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    got = torch.autograd.grad(y, [layer.conv.weight, layer.conv.bias, x], g)
+    assert torch.equal(y, ref_y)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_dilated_conv_gradcheck_and_input_without_grad():
+    torch.manual_seed(0)
+    layer = ReflectConv2d(2, 3, 3, dilation=2, elu=False).double()
+    x = torch.randn(1, 2, 16, 20, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: _DilatedConvCPU.apply(layer.pad(x), w, b, 2),
+                                    (x, layer.conv.weight, layer.conv.bias))
+    # the network's first layer: no input gradient asked for, the weights' still right
+    x = torch.randn(2, 2, 16, 16, dtype=torch.float64)
+    y = layer(x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    got = torch.autograd.grad(y, [layer.conv.weight, layer.conv.bias], g)
+    ref = _plain_conv_grads(layer, x)[1]
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_dilated_conv_fast_path_only_where_it_applies():
+    layer = ReflectConv2d(2, 3, 3, dilation=2)
+    x = torch.randn(1, 2, 16, 16)
+    assert layer(x).grad_fn.next_functions[0][0].name() == "_DilatedConvCPUBackward"
+    with torch.no_grad():
+        assert torch.equal(layer(x), F.elu(layer.conv(layer.pad(x))))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    assert y.dtype == torch.bfloat16 and "_DilatedConvCPU" not in y.grad_fn.next_functions[0][0].name()
+    assert "_DilatedConvCPU" not in ReflectConv2d(2, 3, 3)(x).grad_fn.next_functions[0][0].name()
+    layer.requires_grad_(False)           # frozen weights (a critic's step): F.conv2d
+    y = layer(x.requires_grad_())
+    assert "_DilatedConvCPU" not in y.grad_fn.next_functions[0][0].name()
 
 
 # ---------------------------------------------------------------------------------------

@@ -170,7 +170,81 @@ class ReflectConv2d(nn.Module):
         self.act = nn.ELU() if elu else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(self.pad(x)))
+        x = self.pad(x)
+        if self.dilation > 1 and _DilatedConvCPU.applies(x, self.conv.weight):
+            return self.act(_DilatedConvCPU.apply(x, self.conv.weight, self.conv.bias, self.dilation))
+        return self.act(self.conv(x))
+
+
+class _DilatedConvCPU(torch.autograd.Function):
+    """A dilated, stride-1, unpadded convolution whose weight gradient is computed as a
+    plain convolution: the same values as ``F.conv2d``, a faster backward pass on a CPU.
+
+    oneDNN's backward kernels for dilated convolutions run at about half the speed of
+    the undilated ones (``benchmarks/results/gmcnn-dilated-cpu.md``), and the weight
+    gradient is the slower half. That gradient is a correlation of the input with the
+    output gradient, ``∂W[o, i, a, b] = Σ_{n,y,x} X[n, i, y + d·a, x + d·b] · G[n, o, y, x]``,
+    i.e. a convolution of ``Xᵀ`` (channels as the batch) with ``Gᵀ`` as the kernel at
+    stride ``d``, which runs on the fast undilated path. The input gradient stays
+    PyTorch's own. Used by :class:`ReflectConv2d` on CPU tensors in float32/float64
+    with gradients on; GPUs (cuDNN), autocast, ``torch.compile`` and ONNX export take
+    ``F.conv2d``. Differentiable once.
+    """
+
+    @staticmethod
+    def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+        return (x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad
+                and x.dtype in (torch.float32, torch.float64) and weight.dtype == x.dtype
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
+                and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export())
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.dilation, ctx.has_bias = dilation, bias is not None
+        return F.conv2d(x, weight, bias, 1, 0, dilation)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        d, k = ctx.dilation, weight.shape[-2:]
+        grad = grad.contiguous()
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _dilated_input_grad(grad, x, weight, d)
+        if ctx.needs_input_grad[1]:
+            gw = F.conv2d(x.transpose(0, 1), grad.transpose(0, 1), stride=d).transpose(0, 1)
+            gw = gw[..., :k[0], :k[1]].contiguous()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb, None
+
+
+def _dilated_input_grad(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, d: int) -> torch.Tensor:
+    """``∂x`` of ``y = F.conv2d(x, weight, dilation=d)`` (stride 1, no padding).
+
+    Where the output splits into ``d×d`` phases big enough for oneDNN's undilated kernels
+    (rows and columns divisible by ``d``, at least 16 per phase — 8 for kernels up to
+    5×5), each phase is an undilated convolution of the matching phase of ``x``: the
+    ``d²`` phases go through PyTorch's backward kernel as one batch, about 1.4–2× faster
+    than the dilated kernel here. Elsewhere PyTorch's own backward."""
+    (b, c, H, W), (_, o, h, w), k = x.shape, grad.shape, weight.shape[-1]
+    least = 8 if k <= 5 else 16
+    if h % d or w % d or h // d < least or w // d < least:
+        return torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [0, 0], [d, d], False,
+                                                   [0, 0], 1, [True, False, False])[0]
+
+    def split(t: torch.Tensor) -> torch.Tensor:       # B×C×(n·d)×(m·d) → (d·d·B)×C×n×m
+        n, m = t.shape[-2] // d, t.shape[-1] // d
+        t = t.reshape(t.shape[0], t.shape[1], n, d, m, d).permute(3, 5, 0, 1, 2, 4)
+        return t.reshape(d * d * t.shape[2], t.shape[3], n, m)
+
+    like = x.new_empty(d * d * b, c, H // d, W // d)      # only its shape is read
+    g = torch.ops.aten.convolution_backward(split(grad), like, weight, None, [1, 1], [0, 0], [1, 1], False,
+                                            [0, 0], 1, [True, False, False])[0]
+    g = g.reshape(d, d, b, c, H // d, W // d).permute(2, 3, 4, 0, 5, 1)
+    return g.reshape(b, c, H, W)
 
 
 class Upsample(nn.Module):

@@ -254,16 +254,46 @@ def test_concat_mask_equals_the_full_mask_formula_in_values_and_gradients():
         layer(x, ConcatMask.of((m1.double() * 0.5, c1), (m2.double(), c2)))
 
 
+@pytest.mark.parametrize("skip_grad", [True, False])
+def test_feature_groups_equal_their_concatenation_in_values_and_gradients(skip_grad):
+    """``layer((h, skip), ConcatMask)`` against ``layer(cat([h, skip]), ConcatMask)``: one
+    convolution of the concatenation when both groups need gradients, one per group when
+    the skip does not (a U-Net's last level, whose skip is the input image)."""
+    g = torch.Generator().manual_seed(5)
+    b, c1, c2, s = 2, 6, 3, 12
+    m1 = (torch.rand(b, 1, s, s, generator=g) > 0.3).float().double()
+    m2 = (torch.rand(b, 1, s, s, generator=g) > 0.5).float().double()
+    h = torch.randn(b, c1, s, s, generator=g, dtype=torch.float64, requires_grad=True)
+    skip = torch.randn(b, c2, s, s, generator=g, dtype=torch.float64, requires_grad=skip_grad)
+    layer = PartialConv2d(c1 + c2, 4, 3, padding=1, multi_channel=True).double()
+    mask = ConcatMask.of((m1, c1), (m2, c2))
+    y, v = layer((h, skip), mask)
+    y_ref, v_ref = layer(torch.cat([h, skip], 1), mask)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    assert torch.equal(v, v_ref)
+    wrt = (h, layer.weight, layer.bias) + ((skip,) if skip_grad else ())
+    gy = torch.randn(y.shape, generator=g, dtype=y.dtype)
+    for a, r in zip(torch.autograd.grad(y, wrt, gy), torch.autograd.grad(y_ref, wrt, gy)):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        torch.testing.assert_close(layer((h, skip), mask)[0], y_ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="feature group 1 must have shape B×3×H×W"):
+        layer((h, skip[:, :2]), mask)
+    with pytest.raises(ValueError, match="2 groups of features, the ConcatMask 3"):
+        layer((h, skip), ConcatMask.of((m1, c1 - 1), (m2, c2), (m2, 1)))
+    with pytest.raises(TypeError, match="needs valid as a ConcatMask"):
+        layer((h, skip), mask.full())
+
+
 @pytest.mark.parametrize("arch", ["pconv", "ctsdg"])
 def test_models_with_concat_masks_equal_the_materialised_masks(arch, monkeypatch):
     """The whole U-Net (PConv) and both CTSDG decoders: the same output and gradients as
-    when every decoder level is given the full ``B×C×H×W`` mask."""
-    import inpaintlib.models.ctsdg as ctsdg_module
-    import inpaintlib.models.pconv_unet as pconv_module
-
+    when every decoder level is given the concatenated features and the full ``B×C×H×W``
+    mask."""
     torch.manual_seed(0)
     model = PConvUNet(layers=3, width=0.125) if arch == "pconv" else CTSDG(layers=3, width=0.0625)
-    image, hole = _rect_batch()
+    model.double()       # float64: equal up to rounding, whatever order the sums run in
+    image, hole = (t.double() for t in _rect_batch())
 
     def run():
         model.zero_grad(set_to_none=True)
@@ -272,19 +302,21 @@ def test_models_with_concat_masks_equal_the_materialised_masks(arch, monkeypatch
         return out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
     out, grads = run()
-    module = pconv_module if arch == "pconv" else ctsdg_module
 
-    class Materialised:   # the old code: the concatenation's mask built as one B×C×H×W tensor
-        @staticmethod
-        def of(*groups):
-            return torch.cat([m.expand(-1, c, -1, -1) for m, c in groups], dim=1)
+    forward = PartialConv2d.forward
 
-    monkeypatch.setattr(module, "ConcatMask", Materialised)
+    def materialised(self, x, valid, check=True):   # the old code: concatenated features, full mask
+        if isinstance(valid, ConcatMask):
+            x = torch.cat(list(x), 1) if isinstance(x, (tuple, list)) else x
+            valid = valid.full()
+        return forward(self, x, valid, check)
+
+    monkeypatch.setattr(PartialConv2d, "forward", materialised)
     out_ref, grads_ref = run()
-    torch.testing.assert_close(out, out_ref, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out, out_ref, rtol=1e-10, atol=1e-12)
     assert len(grads) == len(grads_ref)
     for a, r in zip(grads, grads_ref):
-        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(a, r, rtol=1e-9, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------

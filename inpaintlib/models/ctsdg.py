@@ -378,9 +378,8 @@ class CTSDG(nn.Module):
         for j in reversed(range(len(decoder))):
             h, v = _up_features(h), _up_mask(v)
             skip_h, skip_v = skips[j]
-            x = torch.cat([h, skip_h], dim=1)
-            # the concatenation's mask, one copy per channel, without building B×C×H×W
-            h, v = decoder[j](x, ConcatMask.of((v[:, :1], h.shape[1]), (skip_v[:, :1], skip_h.shape[1])))
+            # the concatenation [h, skip] and its mask, one copy per channel, built by the layer
+            h, v = decoder[j]((h, skip_h), ConcatMask.of((v[:, :1], h.shape[1]), (skip_v[:, :1], skip_h.shape[1])))
         return h
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: Optional[torch.Tensor] = None,

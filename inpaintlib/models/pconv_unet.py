@@ -282,9 +282,8 @@ class PConvUNet(_UNetBase):
         for j in reversed(range(self.layers)):
             h, v = _up(h, self.upsampling), _up(v)
             skip_h, skip_v = levels[j]
-            x = torch.cat([h, skip_h], dim=1)
-            # the concatenation's mask, one copy per channel, without building B×C×H×W
-            h, v = self.decoder[j](x, ConcatMask.of((v, h.shape[1]), (skip_v, skip_h.shape[1])))
+            # the concatenation [h, skip] and its mask, one copy per channel, built by the layer
+            h, v = self.decoder[j]((h, skip_h), ConcatMask.of((v, h.shape[1]), (skip_v, skip_h.shape[1])))
             decoded.append((h, v))
         out = self._to_output(h)
         if return_intermediates:

@@ -107,6 +107,8 @@ class PartialConv2d(nn.Conv2d):
     * ``multi_channel=True``: ``valid`` is ``B×C_in×H×W``, one mask per input channel, or
       a :class:`ConcatMask` (one ``B×1×H×W`` mask per group of channels, as a U-Net
       decoder's concatenation has), which gives the same numbers without the full mask.
+      With a :class:`ConcatMask`, ``x`` may also be the groups' features unconcatenated
+      (a tuple ``(h, skip)``): the same numbers again, with one copy fewer.
 
     ``valid_out`` is ``B×1×H′×W′`` in both modes (see the module docstring), with the
     dtype of ``valid``. ``y`` is exactly 0 wherever ``valid_out`` is 0. With an all-ones
@@ -180,8 +182,11 @@ class PartialConv2d(nn.Conv2d):
             count = self.window_count(valid)                  # sum(M), float32 integers
             valid_out = count.clamp(max=1.0)                  # m′ = 1 where sum(M) > 0
             ratio = self.window_size / count.clamp(min=self.eps) * valid_out  # 0 where m′ = 0
-        masked = valid.apply(x) if isinstance(valid, ConcatMask) else x * valid.detach().to(x.dtype)   # X⊙M
-        raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)  # Wᵀ(X⊙M)
+        if isinstance(x, (tuple, list)):
+            raw = self._grouped_conv(x, valid)                                              # Wᵀ(X⊙M)
+        else:
+            masked = valid.apply(x) if isinstance(valid, ConcatMask) else x * valid.detach().to(x.dtype)   # X⊙M
+            raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)  # Wᵀ(X⊙M)
         if torch.is_grad_enabled():
             y = _Renormalise.apply(raw, ratio, valid_out, self.bias)  # ·sum(1)/sum(M) + b·m′
         else:   # inference and export: the same two in-place steps, no autograd function
@@ -189,6 +194,27 @@ class PartialConv2d(nn.Conv2d):
             if self.bias is not None:
                 y = y.addcmul_(self.bias.view(1, -1, 1, 1), valid_out)
         return y, valid_out.to(valid.dtype)
+
+    def _grouped_conv(self, groups: Sequence[torch.Tensor], valid: ConcatMask) -> torch.Tensor:
+        """``Wᵀ(X⊙M)`` for ``X = cat(groups)``, each group masked by its own mask.
+
+        The groups are masked one by one and concatenated once (a U-Net otherwise writes
+        the concatenation, then its masked copy). Where some groups need a gradient and
+        others do not (a U-Net's last level, whose skip is the input image), each group
+        gets its own convolution with its slice of the weights and the results are
+        summed: the backward pass then computes no gradient for the image's channels,
+        and the convolutions keep channel counts oneDNN runs fast (64 + 3 is not).
+        """
+        parts = [g * m.detach().to(g.dtype) for g, m in zip(groups, valid.masks)]
+        needs = [p.requires_grad for p in parts]
+        if not (torch.is_grad_enabled() and any(needs) and not all(needs)):
+            return F.conv2d(torch.cat(parts, dim=1), self.weight, None, self.stride, self.padding, self.dilation)
+        raw, start = None, 0
+        for p, c in zip(parts, valid.channels):
+            r = F.conv2d(p, self.weight[:, start:start + c], None, self.stride, self.padding, self.dilation)
+            raw = r if raw is None else raw.add_(r)
+            start += c
+        return raw
 
     # -- input checks --------------------------------------------------------------
     def _check_valid(self, valid, x, check: bool) -> None:
@@ -207,6 +233,9 @@ class PartialConv2d(nn.Conv2d):
             raise ValueError(f"valid must be a floating-point tensor of 0s and 1s, got dtype "
                              f"{valid.dtype} (convert it with .float())")
         if x is not None:
+            if isinstance(x, (tuple, list)):
+                raise TypeError("x as a sequence of feature groups needs valid as a ConcatMask "
+                                "(one mask per group); concatenate them or pass ConcatMask.of(...)")
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
             if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -240,6 +269,17 @@ class PartialConv2d(nn.Conv2d):
                     m.shape[0] != x.shape[0] or m.shape[2:] != x.shape[2:] or m.device != x.device):
                 raise ValueError(f"each ConcatMask mask must match x's batch, size and device: x is "
                                  f"{tuple(x.shape)} on {x.device}, a mask is {tuple(m.shape)} on {m.device}")
+        if isinstance(x, (tuple, list)):     # the groups' features, not yet concatenated
+            if len(x) != len(valid.channels):
+                raise ValueError(f"x has {len(x)} groups of features, the ConcatMask {len(valid.channels)}")
+            for i, (g, m, c) in enumerate(zip(x, valid.masks, valid.channels)):
+                if not isinstance(g, torch.Tensor) or g.dim() != 4 or g.shape[1] != c:
+                    shape = tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
+                    raise ValueError(f"feature group {i} must have shape B×{c}×H×W, got {shape}")
+                if g.shape[0] != m.shape[0] or g.shape[2:] != m.shape[2:] or g.device != m.device:
+                    raise ValueError(f"feature group {i} must match its mask's batch, size and device: the "
+                                     f"group is {tuple(g.shape)} on {g.device}, the mask {tuple(m.shape)} on {m.device}")
+            return
         if x is not None and (not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must have shape B×{self.in_channels}×H×W, got shape {shape}")

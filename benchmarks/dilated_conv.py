@@ -41,7 +41,7 @@ from inpaintlib.models import gmcnn as G  # noqa: E402
 def plain_autograd():
     """Within this block every ``ReflectConv2d`` takes ``F.conv2d`` and PyTorch's backward."""
     saved = G._DilatedConvCPU.__dict__["applies"]
-    G._DilatedConvCPU.applies = staticmethod(lambda x, w: False)
+    G._DilatedConvCPU.applies = staticmethod(lambda x, w, d: False)
     try:
         yield
     finally:

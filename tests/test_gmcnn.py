@@ -166,19 +166,20 @@ def _plain_conv_grads(layer, x, seed=0):
     return y, torch.autograd.grad(y, params, g)
 
 
-@pytest.mark.parametrize("k, d, size, batch", [
-    (3, 2, 32, 2),    # phases of 16: the input gradient goes through the phase split
-    (5, 4, 32, 1),    # phases of 8 with a 5×5 kernel: phase split
-    (7, 2, 32, 2),    # phases of 16 with a 7×7 kernel: phase split
-    (7, 4, 32, 1),    # phases of 8 with a 7×7 kernel: PyTorch's own input gradient
-    (3, 16, 16, 1),   # pad larger than the map (repeated reflection), 1-pixel phases
+@pytest.mark.parametrize("k, d, size, batch, fast", [
+    (3, 2, 32, 2, True),    # phases of 16: the input gradient goes through the phase split
+    (5, 4, 32, 1, True),    # phases of 8 with a 5×5 kernel: phase split
+    (7, 2, 32, 2, True),    # phases of 16 with a 7×7 kernel: phase split
+    (7, 4, 32, 1, True),    # phases of 8 with a 7×7 kernel: PyTorch's own input gradient
+    (3, 4, 16, 1, True),    # the smallest map the fast path takes (4·d), phases of 4
+    (3, 8, 16, 1, False),   # a smaller map (pad larger than the map): F.conv2d
 ])
-def test_dilated_conv_gradients_equal_autograd(k, d, size, batch):
+def test_dilated_conv_gradients_equal_autograd(k, d, size, batch, fast):
     torch.manual_seed(k * d)
     layer = ReflectConv2d(3, 4, k, dilation=d, elu=False).double()
     x = torch.randn(batch, 3, size, size + 8, dtype=torch.float64, requires_grad=True)
     y = layer(x)
-    assert y.grad_fn.name() == "_DilatedConvCPUBackward"
+    assert (y.grad_fn.name() == "_DilatedConvCPUBackward") == fast
     ref_y, ref = _plain_conv_grads(layer, x)
     g = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
     got = torch.autograd.grad(y, [layer.conv.weight, layer.conv.bias, x], g)

@@ -171,7 +171,7 @@ class ReflectConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pad(x)
-        if self.dilation > 1 and _DilatedConvCPU.applies(x, self.conv.weight):
+        if self.dilation > 1 and _DilatedConvCPU.applies(x, self.conv.weight, self.dilation):
             return self.act(_DilatedConvCPU.apply(x, self.conv.weight, self.conv.bias, self.dilation))
         return self.act(self.conv(x))
 
@@ -187,13 +187,17 @@ class _DilatedConvCPU(torch.autograd.Function):
     i.e. a convolution of ``Xᵀ`` (channels as the batch) with ``Gᵀ`` as the kernel at
     stride ``d``, which runs on the fast undilated path. The input gradient stays
     PyTorch's own. Used by :class:`ReflectConv2d` on CPU tensors in float32/float64
-    with gradients on; GPUs (cuDNN), autocast, ``torch.compile`` and ONNX export take
-    ``F.conv2d``. Differentiable once.
+    with gradients on, where the output is at least ``4·d`` pixels on each side (on
+    smaller maps, such as the 16×16 trunk of a 64-px image at dilation 8 and 16, the
+    strided weight-gradient convolution is no faster); GPUs (cuDNN), autocast,
+    ``torch.compile`` and ONNX export take ``F.conv2d``. Differentiable once.
     """
 
     @staticmethod
-    def applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    def applies(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> bool:
+        span = dilation * (weight.shape[-1] - 1)
         return (x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad
+                and min(x.shape[-2], x.shape[-1]) - span >= 4 * dilation
                 and x.dtype in (torch.float32, torch.float64) and weight.dtype == x.dtype
                 and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
                 and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export())

@@ -333,4 +333,5 @@ def test_dilated_conv_smoke_run_times_every_dilated_layer_and_the_step(tmp_path)
     for k in (3, 5, 7):
         for d in (2, 4, 8, 16):
             assert f"| {k}×{k} | {d} |" in text
+    assert "| 3×3 | 4 |" in text and text.count("`F.conv2d` (map < 4·d) |") == 6    # 16×16: d = 8, 16
     assert "| inpaintlib's (`_DilatedConvCPU`) |" in text and "64 px, batch 1" in text

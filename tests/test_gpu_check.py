@@ -349,6 +349,32 @@ def test_one_channels_last_training_step(recipe, phase, tmp_path):
     assert _changed(before, case.models)
 
 
+@pytest.mark.parametrize("recipe,phase", gpu_check.STEP_CASES)
+def test_torch_compile_of_every_generator_for_one_step(recipe, phase, tmp_path):
+    """Every recipe phase with its generator under ``torch.compile`` (TorchDynamo's graph
+    capture with the ``eager`` backend: the same tracing, guards and graph breaks as the GPU
+    run's Inductor, without compiling kernels): one step, a finite loss, updated weights."""
+    case = gpu_check.build_case(recipe, phase, _settings())
+    before = _params(case.models)
+    graphs = []
+
+    def captured(gm, example_inputs):             # the "eager" backend, counting what it is given
+        graphs.append(gm)
+        return gm.forward
+
+    runner = gpu_check.StepRunner(case, "compile", torch.device("cpu"), tmp_path, compile_backend=captured)
+    try:
+        assert isinstance(runner.trainer.models["g"], torch._dynamo.eval_frame.OptimizedModule)
+        logs = runner.one()
+    finally:
+        runner.close()
+        torch._dynamo.reset()
+    convs = sum(1 for gm in graphs for n in gm.graph.nodes if "conv" in str(n.target))
+    assert graphs and convs > 0, f"{recipe}/{phase}: no convolution was captured in a graph ({len(graphs)} graphs)"
+    assert torch.isfinite(torch.as_tensor(logs["loss"]).float()).all()
+    assert _changed(before, case.models), f"{recipe}/{phase}: the generator was not updated"
+
+
 def _cxx_compiler():
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 

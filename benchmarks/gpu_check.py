@@ -44,6 +44,11 @@ recorded with its error and the rest still runs):
 6. **compile** variants of item 2, last, because compiling costs tens of seconds per model;
    each starts only while ``--compile-reserve-s`` seconds are left (CTSDG's first).
 
+Between 3 and 4, **partial convolution**: ``PartialConv2d`` against ``nn.Conv2d`` of the
+same shape, forward + backward, on the layers ``benchmarks/partial_conv.py`` times (its
+``measure``), in float32 and bf16 autocast (the CPU target, a geometric mean ≤ 1.1×, is
+a CPU figure; the GPU's is reported beside it).
+
 Goals reported against (Markdown: met / missed and by how much): CTSDG training step at
 256 px, batch 6 ≤ 100 ms; CTSDG inference at batch 1 ≤ 8 ms. The MindSpore port reports
 590 ms/step and 76 ms/image on a V100 (their hardware and code; quoted, not measured here).
@@ -179,6 +184,8 @@ class Settings:
     compile_backend: str = "inductor"
     compile_reserve_s: float = 90.0
     compile_cases: Optional[tuple] = None   # None: every case; the dry run compiles PConv's step only
+    pconv_rounds: int = 10              # timed rounds per PartialConv2d / Conv2d layer
+    pconv_shrink: int = 1               # the dry run divides the layers' sizes by this (batch 2)
     backbone: str = "auto"
     skip: tuple = ()
     overrides: Dict[str, dict] = field(default_factory=dict)
@@ -191,7 +198,7 @@ class Settings:
                     step_runs=1, infer_warmup=1, infer_runs=1, infer_batches=(1, 2), data_seconds=0.2,
                     run_seconds=1.0, run_steps=(2, 2), run_overhead_s=2.0,
                     compile_backend=args.compile_backend or "eager", compile_reserve_s=5.0,
-                    compile_cases=("pconv/stage1",),
+                    compile_cases=("pconv/stage1",), pconv_rounds=1, pconv_shrink=8,
                     overrides={k: dict(v) for k, v in DRY_OVERRIDES.items()})
         else:
             s = cls(False, dev, args.budget_s if args.budget_s is not None else 420.0,
@@ -915,6 +922,24 @@ def render_markdown(rec: dict) -> str:
         L.append(f"| {short} | {e['model']} | {e.get('call', '')} | {e['batch']} | {e.get('size', '—')} px | "
                  f"{e['dtype']} | {_ms(e.get('ms'))} | {e.get('images_per_s', '—')} | "
                  f"{_mib(e.get('peak_memory_bytes'))} | {_status(e)} |")
+    L += ["", "## PartialConv2d against nn.Conv2d", "",
+          "The same layer shape, forward + backward with bias, fastest of the timed rounds (in brackets the median "
+          "of per-round ratios); CUDA synchronised around each run. The CPU target (geometric mean ≤ 1.1×) is "
+          "`benchmarks/results/partial_conv-cpu.md`'s.", "",
+          "| device | layer | shape | batch × size | mode | dtype | Conv2d | PartialConv2d | ratio | status |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    ratios: Dict[str, List[float]] = {}
+    for e in rec.get("partial_conv", []):
+        if e.get("status") == "ok":
+            ratios.setdefault(e["dtype"], []).append(e["ratio"])
+        L.append(f"| {short} | {e['layer']} | {e.get('shape', '')} | {e.get('batch')} × {e.get('size')} px | "
+                 f"{e.get('mode')} | {e['dtype']} | {_ms(e.get('conv_ms'))} ms | {_ms(e.get('pconv_ms'))} ms | "
+                 + (f"**{e['ratio']:.2f}×** ({e['median_ratio']:.2f}×)" if e.get("status") == "ok" else "—")
+                 + f" | {_status(e)} |")
+    L.append("")
+    for dtype, rs in ratios.items():
+        L.append(f"- {dtype}: ratio from {min(rs):.2f}× to {max(rs):.2f}× (geometric mean "
+                 f"{statistics.geometric_mean(rs):.2f}×, {len(rs)} layers, {short})")
     L += ["", "## Data loading (CPU) against the GPU step", "",
           "`data(step)` timed in one process. The recipes make batches in the profile's data workers "
           "(`inpaintlib.data.Prefetched`: 4 in `workshop`) while the GPU computes, so a step takes the larger of "
@@ -1038,8 +1063,8 @@ def parse_args(argv):
     ap.add_argument("--compile-reserve-s", type=float, default=None,
                     help="start a compile variant only with this many seconds left (default 90; dry run 5)")
     ap.add_argument("--run-seconds", type=float, default=None, help="target length of each workshop run (default 20)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: data, steps, inference, workshop, "
-                    "ddp, compile")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: data, steps, inference, "
+                    "partial_conv, workshop, ddp, compile")
     ap.add_argument("--commit", default=None, help="the commit to record when the tree is a copy without .git")
     ap.add_argument("--note", default=None, help="a sentence stored with the record")
     return ap.parse_args(argv)
@@ -1130,6 +1155,51 @@ def section_inference(run: Run) -> None:
         _free_memory(s.device)
 
 
+def pconv_shapes(settings: Settings) -> list:
+    """``benchmarks/partial_conv.py``'s layers; the dry run's are shrunk: sizes and channels
+    divided by ``pconv_shrink`` (an RGB input keeps its 3), batch 2."""
+    import partial_conv
+
+    k = settings.pconv_shrink
+    if k == 1:
+        return list(partial_conv.SHAPES)
+    shapes = []
+    for label, cin, cout, kern, stride, size, _, multi, grad in partial_conv.SHAPES:
+        if isinstance(multi, tuple):
+            multi = tuple(max(1, c // k) for c in multi)
+        cin = sum(multi) if isinstance(multi, tuple) else (cin if cin <= 4 else max(1, cin // k))
+        shapes.append((label, cin, max(1, cout // k), kern, stride, max(8, size // k), 2, multi, grad))
+    return shapes
+
+
+def time_partial_conv(shape: tuple, dtype: str, settings: Settings) -> dict:
+    import partial_conv
+
+    t = partial_conv.measure(shape, settings.device, settings.pconv_rounds, amp=dtype == "bf16")
+    return {"conv_ms": round(t["conv"] * 1e3, 3), "pconv_ms": round(t["pconv"] * 1e3, 3),
+            "mask_ms": round(t["mask"] * 1e3, 4), "ratio": round(t["pconv"] / t["conv"], 3),
+            "median_ratio": round(t["median_ratio"], 3)}
+
+
+def section_partial_conv(run: Run) -> None:
+    """3b. ``PartialConv2d`` against ``nn.Conv2d`` of the same shape, fp32 and bf16."""
+    import partial_conv
+
+    s = run.settings
+    for dtype in ("fp32", "bf16"):
+        for shape in pconv_shapes(s):
+            label, cin, cout, k, stride, size, batch, multi, _ = shape
+            entry = {"layer": label, "shape": f"{cin}→{cout}, {k}×{k}, stride {stride}", "batch": batch,
+                     "size": size, "mode": partial_conv._mode(multi), "dtype": dtype, "device": run.device_name}
+            if "partial_conv" in s.skip:
+                run.rec.add("partial_conv", {**entry, "status": "skipped", "reason": "--skip partial_conv"})
+                continue
+            e = _measure(run.rec, "partial_conv", entry, run.deadline, 3 if run.big else 0.5,
+                         lambda: time_partial_conv(shape, dtype, s))
+            print(f"partial_conv {label} {dtype}: {_status(e)} {e.get('ratio', '—')}×", flush=True)
+    _free_memory(s.device)
+
+
 def section_workshop(run: Run) -> None:
     """4. Each recipe's workshop run, a few hundred steps, extrapolated to its schedule."""
     s = run.settings
@@ -1192,7 +1262,8 @@ def new_record(settings: Settings, info: dict, args, argv) -> dict:
     record = {"benchmark": "gpu_check", "schema": 1, "dry_run": settings.dry_run, **run, "device_info": info,
               "budget_s": settings.budget_s, "finished": False, "stopped": None,
               "settings": {k: v for k, v in vars(settings).items() if k != "device"},
-              "data_loader": [], "training_steps": [], "inference": [], "workshop": [], "ddp": None, "errors": []}
+              "data_loader": [], "training_steps": [], "inference": [], "partial_conv": [], "workshop": [],
+              "ddp": None, "errors": []}
     try:
         from inpaintlib.nn import perceptual_backbone
 
@@ -1226,15 +1297,16 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
         run = Run(rec, settings, Deadline(settings.budget_s), info["name"], Path(tmp))
-        for section in (section_data, section_steps, section_inference, section_workshop, section_ddp,
-                        section_compile):
+        for section in (section_data, section_steps, section_inference, section_partial_conv, section_workshop,
+                        section_ddp, section_compile):
             section(run)
 
     watchdog.cancel()
     with rec.lock:
         record = rec.record
         record["finished"] = True
-        late = [e for sec in ("data_loader", "training_steps", "inference", "workshop") for e in record[sec]
+        late = [e for sec in ("data_loader", "training_steps", "inference", "partial_conv", "workshop")
+                for e in record.get(sec, [])
                 if str(e.get("reason", "")).startswith("deadline")]
         if late:
             record["stopped"] = (f"deadline: {len(late)} measurement(s) did not fit the {settings.budget_s:.0f}-s "

@@ -119,6 +119,22 @@ def test_dry_run_times_inference_and_data(dry_run):
     assert rec["ddp"]["status"] == "skipped" and "GPU" in rec["ddp"]["reason"]
 
 
+def test_dry_run_compares_partial_conv_with_conv2d_on_every_layer(dry_run):
+    import partial_conv
+
+    rec, md = dry_run[0], dry_run[1]
+    entries = rec["partial_conv"]
+    assert [(e["layer"], e["dtype"]) for e in entries] == [
+        (shape[0], dtype) for dtype in ("fp32", "bf16") for shape in partial_conv.SHAPES]
+    for e, shape in zip(entries, list(partial_conv.SHAPES) * 2):
+        assert e["status"] == "ok", e
+        assert e["size"] == max(8, shape[5] // 8) and e["batch"] == 2        # the dry run's shrunk layers
+        assert e["shape"].startswith(f"{shape[1] if shape[1] <= 4 else shape[1] // 8}→{shape[2] // 8}, ")
+        assert e["conv_ms"] > 0 and e["pconv_ms"] > 0
+        assert e["ratio"] == pytest.approx(e["pconv_ms"] / e["conv_ms"], rel=2e-2)
+    assert "## PartialConv2d against nn.Conv2d" in md and "- fp32: ratio from" in md and "- bf16: ratio from" in md
+
+
 def test_dry_run_extrapolates_the_workshop_schedules(dry_run):
     rec = dry_run[0]
     assert [w["recipe"] for w in rec["workshop"]] == list(gpu_check.RECIPES)

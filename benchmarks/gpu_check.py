@@ -997,6 +997,92 @@ def render_markdown(rec: dict) -> str:
     return "\n".join(L)
 
 
+# ------------------------------------------------------------------- the book's summary
+
+SUMMARY_NAME = "gpu_check-summary.md"   # included by the workshop guide and the comparison chapter
+
+
+def newest_record(folder: Path) -> tuple:
+    """``(path, record)`` of the newest GPU (not dry-run) ``gpu_check-*.json`` in ``folder``,
+    by the record's date; ``(None, None)`` when there is none."""
+    found = []
+    for path in sorted(Path(folder).glob("gpu_check-*.json")):
+        for rec in compare.read_records(path):
+            if rec.get("benchmark") == "gpu_check" and not rec.get("dry_run", False):
+                found.append((str(rec.get("date", "")), path, rec))
+    if not found:
+        return None, None
+    _, path, rec = max(found, key=lambda t: t[0])
+    return path, rec
+
+
+def summary_markdown(rec: Optional[dict], name: str = "") -> str:
+    """What the book quotes from a GPU check record: the workshop budget per chapter, each
+    recipe's training step per variant, the CTSDG goals beside the MindSpore port's figures.
+    Without a record, a sentence saying that nothing was measured on a GPU yet."""
+    if rec is None:
+        return ("No GPU check has been recorded for this project yet, so no GPU figure is given here. On a CUDA "
+                "machine (one H100/H200), `python benchmarks/gpu_check.py` measures every recipe's training step, "
+                "inference, the workshop budget per chapter and the CTSDG goals in under 8 minutes, and "
+                f"`python benchmarks/gpu_check.py --summarise` rewrites this summary (`benchmarks/results/{SUMMARY_NAME}`) "
+                "from its record.\n")
+    di = rec.get("device_info", {})
+    dev = di.get("name", "?")
+    short = dev.replace("NVIDIA ", "")
+    L = [f"Measured by `benchmarks/gpu_check.py` on **{dev}** ×{di.get('gpu_count', 0)} on "
+         f"{str(rec.get('date', '?'))[:10]}, commit {str(rec.get('commit', '?'))[:10]} (record `{name}`; torch "
+         f"{rec.get('torch')}, CUDA {di.get('cuda_runtime')})"
+         + (": **a DRY RUN on the CPU at tiny sizes, which measures nothing**." if rec.get("dry_run") else "."), ""]
+    L += ["| chapter | one training run | runs in the chapter | chapter's training | budget | verdict |",
+          "|---|---|---|---|---|---|"]
+    for e in rec.get("workshop", []):
+        if e.get("status") != "ok":
+            L.append(f"| {e['recipe']} | — | — | — | 15 min | {_status(e)} |")
+            continue
+        verdict = (f"within, {abs(e['margin_s']) / 60:,.1f} min to spare" if e["within_budget"]
+                   else f"**over** by {abs(e['margin_s']) / 60:,.1f} min")
+        L.append(f"| {e['recipe']} | {e['recipe_training_s'] / 60:,.1f} min | {e['chapter_runs_note']} | "
+                 f"{e['chapter_training_s'] / 60:,.1f} min | 15 min | {verdict} |")
+    L += ["", f"Workshop profile, {short}, the Trainer's bf16 autocast: each recipe trained for a few hundred "
+              "steps with its data made on the CPU, the time per step × the schedule's steps.", ""]
+    steps: Dict[str, Dict[str, dict]] = {}
+    for e in rec.get("training_steps", []):
+        steps.setdefault(e["case"], {})[e["variant"]] = e
+    L += ["| recipe / phase | batch × size | " + " | ".join(VARIANT_LABELS[v][0] + ("" if v in ("fp32", "bf16")
+                                                                                   else f", {v}") for v in VARIANTS)
+          + " |", "|---|---|" + "---|" * len(VARIANTS)]
+    for case, by in steps.items():
+        first = next(iter(by.values()))
+        cells = [(f"{_ms(by[v]['ms'])} ms" if by.get(v, {}).get("status") == "ok" else
+                  _status(by[v]) if v in by else "—") for v in VARIANTS]
+        L.append(f"| {case} | {first.get('batch', '—')} × {first.get('size', '—')} px | " + " | ".join(cells) + " |")
+    L += ["", f"One training step (ms, median after warm-up, {short}; the batch already on the GPU).", ""]
+    for g in rec.get("goals") or goal_lines(rec):
+        if g["goal"] == "ctsdg_train_step":
+            kind = g["dtype"] + ("" if g["variant"] in ("fp32", "bf16") else f", {g['variant']}")
+            what = f"CTSDG training step ({kind}, batch {g['batch']}, {g['size']} px)"
+        else:
+            what = f"CTSDG inference (`{g['variant']}`, {g['dtype']}, batch 1, {g['size']} px)"
+        if g["status"] == "not measured":
+            res = f"not measured ({g.get('reason')})"
+        else:
+            res = (f"{_ms(g['measured_ms'])} ms, **{g['status']}** by {_ms(g['by_ms'])} ms"
+                   + ("" if g.get("comparable") else " (not the goal's batch and size)"))
+        L.append(f"- {what}: goal ≤ {g['target_ms']:.0f} ms — {res}")
+    L += ["", f"The MindSpore port reports (their figures and hardware, not measured here): training "
+              f"{THEIRS['train']}; inference {THEIRS['infer']}.", ""]
+    return "\n".join(L)
+
+
+def write_summary(folder: Path, out: Optional[Path] = None) -> Path:
+    """Write :func:`summary_markdown` of the newest GPU record in ``folder`` to ``out``
+    (default ``folder/gpu_check-summary.md``)."""
+    path, rec = newest_record(folder)
+    out = Path(out) if out is not None else Path(folder) / SUMMARY_NAME
+    out.write_text(summary_markdown(rec, path.name if path else ""), encoding="utf-8")
+    return out
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -1066,6 +1152,8 @@ def parse_args(argv):
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: data, steps, inference, "
                     "partial_conv, workshop, ddp, compile")
     ap.add_argument("--commit", default=None, help="the commit to record when the tree is a copy without .git")
+    ap.add_argument("--summarise", action="store_true", help=f"measure nothing: rewrite {SUMMARY_NAME} in --out-dir "
+                    "from the newest GPU record there (the book includes it); a GPU run does this itself")
     ap.add_argument("--note", default=None, help="a sentence stored with the record")
     return ap.parse_args(argv)
 
@@ -1276,6 +1364,9 @@ def new_record(settings: Settings, info: dict, args, argv) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.summarise:
+        print(f"gpu_check: wrote {write_summary(Path(args.out_dir))}")
+        return 0
     if not args.dry_run and not torch.cuda.is_available():
         print(f"gpu_check: no CUDA device (torch {torch.__version__}, CUDA build {torch.version.cuda}): this "
               "script measures a GPU. Run it on a CUDA machine, or use --dry-run to test it on the CPU.",
@@ -1312,6 +1403,8 @@ def main(argv=None) -> int:
             record["stopped"] = (f"deadline: {len(late)} measurement(s) did not fit the {settings.budget_s:.0f}-s "
                                  "budget and were skipped (see their reasons)")
         rec.save()
+    if not settings.dry_run:               # the book's summary follows the newest GPU record
+        print(f"gpu_check: wrote {write_summary(out_dir)}", flush=True)
     print(f"gpu_check: wrote {rec.json_path} and {rec.md_path} in {time.monotonic() - _T0:.0f} s", flush=True)
     return 0
 

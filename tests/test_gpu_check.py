@@ -2,6 +2,7 @@
 extrapolation and budget arithmetic, the deadline and the watchdog, and, on the CPU at tiny
 size, the code paths a GPU takes (bf16 autocast, channels_last and torch.compile steps of
 every recipe, built as the script builds them). No timing assertions."""
+import json
 import os
 import shutil
 import subprocess
@@ -133,6 +134,42 @@ def test_dry_run_compares_partial_conv_with_conv2d_on_every_layer(dry_run):
         assert e["conv_ms"] > 0 and e["pconv_ms"] > 0
         assert e["ratio"] == pytest.approx(e["pconv_ms"] / e["conv_ms"], rel=2e-2)
     assert "## PartialConv2d against nn.Conv2d" in md and "- fp32: ratio from" in md and "- bf16: ratio from" in md
+
+
+def test_summary_quotes_the_newest_gpu_record_and_never_a_dry_run(dry_run, tmp_path):
+    rec = dry_run[0]
+    compare.append_records(tmp_path / "gpu_check-cpu-dry-run-1.json", [rec])
+    assert gpu_check.newest_record(tmp_path) == (None, None)             # a dry run is never quoted
+    text = (gpu_check.write_summary(tmp_path)).read_text(encoding="utf-8")
+    assert text.startswith("No GPU check has been recorded") and "python benchmarks/gpu_check.py" in text
+
+    gpu = json.loads(json.dumps(rec))
+    gpu.update(dry_run=False, date="2027-01-02T03:04:05+00:00", commit="abcdef0123456789")
+    gpu["device_info"].update(name="NVIDIA H200", gpu_count=1, cuda_runtime="12.8")
+    older = dict(gpu, date="2026-12-31T00:00:00+00:00", commit="0000000000")
+    compare.append_records(tmp_path / "gpu_check-nvidia-h200-new.json", [gpu])
+    compare.append_records(tmp_path / "gpu_check-nvidia-h200-old.json", [older])
+    path, newest = gpu_check.newest_record(tmp_path)
+    assert path.name == "gpu_check-nvidia-h200-new.json" and newest["commit"] == "abcdef0123456789"
+    text = gpu_check.write_summary(tmp_path).read_text(encoding="utf-8")
+    assert "on **NVIDIA H200** ×1 on 2027-01-02, commit abcdef0123" in text and "DRY RUN" not in text
+    for w in gpu["workshop"]:                 # every chapter: one run, the chapter, the verdict
+        row = next(line for line in text.splitlines() if line.startswith(f"| {w['recipe']} |"))
+        assert f"{w['chapter_training_s'] / 60:,.1f} min" in row and ("within" in row or "**over**" in row)
+    for recipe, phase in gpu_check.STEP_CASES:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {recipe}/{phase} |"))
+        assert row.count(" ms") >= 3                                     # fp32, bf16, channels_last
+    assert "CTSDG training step (bf16 autocast, batch 2, 32 px): goal ≤ 100 ms" in text
+    assert "The MindSpore port reports (their figures" in text
+
+
+def test_the_books_gpu_summary_follows_the_committed_records():
+    """The workshop guide and the comparison chapter include this file: it must say what the
+    newest committed GPU record says (``python benchmarks/gpu_check.py --summarise``)."""
+    folder = compare.results_dir()
+    path, rec = gpu_check.newest_record(folder)
+    committed = (folder / gpu_check.SUMMARY_NAME).read_text(encoding="utf-8")
+    assert committed == gpu_check.summary_markdown(rec, path.name if path else "")
 
 
 def test_dry_run_extrapolates_the_workshop_schedules(dry_run):

@@ -23,7 +23,6 @@ import math
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _provenance import commit, load_average  # noqa: E402
+from _timing import fastest  # noqa: E402
 from inpaintlib.models import GMCNN  # noqa: E402
 from inpaintlib.models import gmcnn as G  # noqa: E402
 
@@ -46,18 +46,6 @@ def plain_autograd():
         yield
     finally:
         G._DilatedConvCPU.applies = saved
-
-
-def fastest(fns: dict, rounds: int) -> dict:
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    return {k: min(v) for k, v in times.items()}
 
 
 def layer_rows(size: int, batch: int, rounds: int, channels: int = 128) -> list[dict]:

@@ -862,6 +862,21 @@ def _status(e: dict) -> str:
     return f"{s}: {why}".replace("|", "/").replace("\n", " ")[:200]
 
 
+def goal_line(g: dict, device: str) -> str:
+    """One CTSDG goal as a Markdown bullet: what was measured, where, and the verdict."""
+    if g["goal"] == "ctsdg_train_step":
+        kind = f"{g.get('dtype')}" + ("" if g.get("variant") in ("fp32", "bf16") else f", {g.get('variant')}")
+        what = f"CTSDG training step (G + D iteration, {kind}, batch {g['batch']}, {g['size']} px, {device})"
+    else:
+        what = f"CTSDG inference (`{g['variant']}`, {g['dtype']}, batch 1, {g['size']} px, {device})"
+    if g["status"] == "not measured":
+        res = f"not measured ({g.get('reason')})"
+    else:
+        res = (f"{_ms(g['measured_ms'])} ms — **{g['status']}** by {_ms(g['by_ms'])} ms ({g['by_pct']:.0f} %)"
+               + ("" if g.get("comparable") else " (not comparable: dry run or another batch/size)"))
+    return f"- {what}: goal ≤ {g['target_ms']:.0f} ms: {res}"
+
+
 def render_markdown(rec: dict) -> str:
     """The Markdown summary of a gpu_check record (every figure with device, dtype, batch, size)."""
     di = rec.get("device_info", {})
@@ -889,16 +904,7 @@ def render_markdown(rec: dict) -> str:
     goals = rec.get("goals", [])
     if not goals:
         L += ["No CTSDG figure was measured.", ""]
-    for g in goals:
-        what = (f"CTSDG training step (G + D iteration), {g['variant']} ({g['dtype']}), batch {g['batch']}, "
-                f"{g['size']} px, {short}" if g["goal"] == "ctsdg_train_step" else
-                f"CTSDG inference, {g['variant']}, {g['dtype']}, batch 1, {g['size']} px, {short}")
-        if g["status"] == "not measured":
-            res = f"not measured ({g.get('reason')})"
-        else:
-            res = (f"{_ms(g['measured_ms'])} ms — **{g['status']}** by {_ms(g['by_ms'])} ms ({g['by_pct']:.0f} %)"
-                   + ("" if g.get("comparable") else " (not comparable: dry run or another batch/size)"))
-        L.append(f"- {what}: goal ≤ {g['target_ms']:.0f} ms: {res}")
+    L += [goal_line(g, short) for g in goals]
     L += ["", f"The MindSpore port reports (theirs, not measured here): training {THEIRS['train']}; "
               f"inference {THEIRS['infer']}.", ""]
 
@@ -1057,18 +1063,7 @@ def summary_markdown(rec: Optional[dict], name: str = "") -> str:
                   _status(by[v]) if v in by else "—") for v in VARIANTS]
         L.append(f"| {case} | {first.get('batch', '—')} × {first.get('size', '—')} px | " + " | ".join(cells) + " |")
     L += ["", f"One training step (ms, median after warm-up, {short}; the batch already on the GPU).", ""]
-    for g in rec.get("goals") or goal_lines(rec):
-        if g["goal"] == "ctsdg_train_step":
-            kind = g["dtype"] + ("" if g["variant"] in ("fp32", "bf16") else f", {g['variant']}")
-            what = f"CTSDG training step ({kind}, batch {g['batch']}, {g['size']} px)"
-        else:
-            what = f"CTSDG inference (`{g['variant']}`, {g['dtype']}, batch 1, {g['size']} px)"
-        if g["status"] == "not measured":
-            res = f"not measured ({g.get('reason')})"
-        else:
-            res = (f"{_ms(g['measured_ms'])} ms, **{g['status']}** by {_ms(g['by_ms'])} ms"
-                   + ("" if g.get("comparable") else " (not the goal's batch and size)"))
-        L.append(f"- {what}: goal ≤ {g['target_ms']:.0f} ms — {res}")
+    L += [goal_line(g, short) for g in rec.get("goals") or goal_lines(rec)]
     L += ["", f"The MindSpore port reports (their figures and hardware, not measured here): training "
               f"{THEIRS['train']}; inference {THEIRS['infer']}.", ""]
     return "\n".join(L)

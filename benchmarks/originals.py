@@ -36,11 +36,13 @@ import platform
 import resource
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import fastest  # noqa: E402
 
 REPOS = {"pconv": "pytorch-inpainting-with-partial-conv", "gmcnn": "inpainting_gmcnn", "ctsdg": "ctsdg"}
 NAMES = {"pconv": "PConv U-Net", "gmcnn": "GMCNN generator", "ctsdg": "CTSDG generator"}
@@ -162,16 +164,7 @@ def time_pair(kind: str, root: Path, size: int, rounds: int, width: float, layer
     for m in models.values():
         m.train()          # (naoto0804's train() returns None: no chaining)
     x = inputs(BATCH[kind], size)
-    fns = {k: step_fn(kind, k, m, x) for k, m in models.items()}
-    for fn in fns.values():    # warm-up
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    return {k: min(v) for k, v in times.items()}
+    return fastest({k: step_fn(kind, k, m, x) for k, m in models.items()}, rounds)
 
 
 def memory_child(kind: str, which: str, root: str, batch: int, size: int, width: float, layers: int) -> dict:

@@ -159,7 +159,7 @@ def test_summary_quotes_the_newest_gpu_record_and_never_a_dry_run(dry_run, tmp_p
     for recipe, phase in gpu_check.STEP_CASES:
         row = next(line for line in text.splitlines() if line.startswith(f"| {recipe}/{phase} |"))
         assert row.count(" ms") >= 3                                     # fp32, bf16, channels_last
-    assert "CTSDG training step (bf16 autocast, batch 2, 32 px): goal ≤ 100 ms" in text
+    assert "CTSDG training step (G + D iteration, bf16 autocast, batch 2, 32 px, H200): goal ≤ 100 ms" in text
     assert "The MindSpore port reports (their figures" in text
 
 

@@ -40,7 +40,8 @@ recorded with its error and the rest still runs):
    runs: :data:`CHAPTER_RUNS`), checked against the workshop budget, 15 min of training per
    chapter.
 5. **DDP** — a two-process ``torchrun`` training run with NCCL (``benchmarks/scale.py``'s
-   launcher and worker) when there are ≥ 2 GPUs; with one, recorded as skipped.
+   launcher and worker) beside a one-process run when there are ≥ 2 GPUs; with one GPU, the
+   one-process ``torchrun`` run alone.
 6. **compile** variants of item 2, last, because compiling costs tens of seconds per model;
    each starts only while ``--compile-reserve-s`` seconds are left (CTSDG's first).
 
@@ -771,23 +772,26 @@ def run_workshop(recipe: str, max_steps: int, settings: Settings, tmp: Path) -> 
 
 def ddp_check(settings: Settings, deadline: Deadline, tmp: Path) -> dict:
     """A two-process ``torchrun`` run with NCCL (``benchmarks/scale.py``: PConv, quick model,
-    Trainer + DDP) and the same with one process, when there are ≥ 2 GPUs."""
+    Trainer + DDP) and the same with one process, when there are ≥ 2 GPUs; with one GPU the
+    one-process ``torchrun`` run alone (the launcher and the Trainer under it; a process group
+    forms only with ≥ 2 processes)."""
     n = torch.cuda.device_count() if settings.device.type == "cuda" else 0
     if settings.dry_run:
         return {"status": "skipped", "gpus": n,
                 "reason": "dry run on the CPU: the NCCL check needs ≥ 2 GPUs "
                           "(tests/test_train.py runs DDP with gloo)"}
-    if n < 2:
-        return {"status": "skipped", "gpus": n,
-                "reason": f"{n} GPU: skipped (torch.cuda.device_count() = {n}; "
-                          "a two-process NCCL run needs ≥ 2 GPUs)"}
+    if n < 1:
+        return {"status": "skipped", "gpus": n, "reason": "no GPU (torch.cuda.device_count() = 0)"}
     import scale
 
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + paths)   # the workers import inpaintlib
     res = {"status": "ok", "gpus": n, "runs": [],
            "model": "PConv U-Net of the quick profile (5 levels, width ×0.25), full PConv loss"}
-    for nproc in (2, 1):
+    if n < 2:
+        res["note"] = (f"{n} GPU: one process under torchrun only; the two-process NCCL run needs ≥ 2 GPUs "
+                       "(torch.cuda.device_count() = 1)")
+    for nproc in ((2, 1) if n >= 2 else (1,)):
         if not deadline.allows(45):
             res["runs"].append({"nproc": nproc, "status": "skipped", "reason": "deadline"})
             continue
@@ -988,6 +992,8 @@ def render_markdown(rec: dict) -> str:
     L += ["", "## Two processes (torchrun, NCCL)", ""]
     ddp = rec.get("ddp") or {}
     if ddp.get("status") == "ok":
+        if ddp.get("note"):
+            L.append(f"- {ddp['note']}")
         for r in ddp.get("runs", []):
             if r.get("status") == "ok":
                 L.append(f"- {r['nproc']} process(es), backend {r['backend']}, global batch {r['global_batch']}, "

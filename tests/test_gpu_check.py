@@ -324,24 +324,30 @@ def test_goal_lines_say_met_or_missed_and_by_how_much():
     assert "H200" in md and "batch 6, 256 px" in md and "not comparable" not in md
 
 
-def test_ddp_is_skipped_with_one_gpu_and_launches_two_processes_with_more(monkeypatch, tmp_path):
+def test_ddp_runs_one_process_with_one_gpu_and_two_processes_with_more(monkeypatch, tmp_path):
     import scale
 
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))     # restored after the test
     cuda = _settings(dry_run=False, device=torch.device("cuda"))
     deadline = gpu_check.Deadline(600, start=time.monotonic())   # from now, not from the import
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    one = gpu_check.ddp_check(cuda, deadline, tmp_path)
-    assert one["status"] == "skipped" and one["reason"].startswith("1 GPU: skipped")
     launched = []
 
     def fake_launch(nproc, out_dir, steps, warmup, global_batch, size, threads, timeout):
         launched.append(nproc)
-        return {"nproc": nproc, "backend": "nccl", "global_batch": global_batch, "size": size,
-                "images_per_s": 100.0 * (1.8 if nproc == 2 else 1.0)}
+        return {"nproc": nproc, "backend": "nccl" if nproc > 1 else "none", "global_batch": global_batch,
+                "size": size, "images_per_s": 100.0 * (1.8 if nproc == 2 else 1.0)}
 
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(scale, "launch", fake_launch)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert gpu_check.ddp_check(cuda, deadline, tmp_path)["status"] == "skipped" and not launched
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    one = gpu_check.ddp_check(cuda, deadline, tmp_path)
+    assert launched == [1] and one["status"] == "ok" and "speedup_2_vs_1" not in one
+    assert one["note"].startswith("1 GPU: one process under torchrun only")
+    md = gpu_check.render_markdown({"device_info": {"name": "NVIDIA H200"}, "ddp": one})
+    assert "- 1 GPU: one process under torchrun only" in md and "1 process(es), backend none" in md
+    launched.clear()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     two = gpu_check.ddp_check(cuda, deadline, tmp_path)
     assert launched == [2, 1] and two["status"] == "ok" and two["speedup_2_vs_1"] == 1.8
     assert str(ROOT) in os.environ["PYTHONPATH"].split(os.pathsep)     # the torchrun workers import inpaintlib

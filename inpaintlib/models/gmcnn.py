@@ -177,16 +177,16 @@ class ReflectConv2d(nn.Module):
 
 
 class _DilatedConvCPU(torch.autograd.Function):
-    """A dilated, stride-1, unpadded convolution whose weight gradient is computed as a
-    plain convolution: the same values as ``F.conv2d``, a faster backward pass on a CPU.
+    """A dilated, stride-1, unpadded convolution whose gradients are computed with
+    undilated convolutions: the same values as ``F.conv2d``, a faster backward pass on a CPU.
 
     oneDNN's backward kernels for dilated convolutions run at about half the speed of
-    the undilated ones (``benchmarks/results/gmcnn-dilated-cpu.md``), and the weight
-    gradient is the slower half. That gradient is a correlation of the input with the
-    output gradient, ``∂W[o, i, a, b] = Σ_{n,y,x} X[n, i, y + d·a, x + d·b] · G[n, o, y, x]``,
-    i.e. a convolution of ``Xᵀ`` (channels as the batch) with ``Gᵀ`` as the kernel at
-    stride ``d``, which runs on the fast undilated path. The input gradient stays
-    PyTorch's own. Used by :class:`ReflectConv2d` on CPU tensors in float32/float64
+    the undilated ones (``benchmarks/results/gmcnn-dilated-cpu.md``). The weight gradient
+    is a correlation of the input with the output gradient,
+    ``∂W[o, i, a, b] = Σ_{n,y,x} X[n, i, y + d·a, x + d·b] · G[n, o, y, x]``, i.e. a
+    convolution of ``Xᵀ`` (channels as the batch) with ``Gᵀ`` as the kernel at stride
+    ``d``, which runs on the fast undilated path; the input gradient goes by ``d×d``
+    phases where they are large enough (:func:`_dilated_input_grad`). Used by :class:`ReflectConv2d` on CPU tensors in float32/float64
     with gradients on, where the output is at least ``4·d`` pixels on each side (on
     smaller maps, such as the 16×16 trunk of a 64-px image at dilation 8 and 16, the
     strided weight-gradient convolution is no faster); GPUs (cuDNN), autocast,

@@ -88,11 +88,6 @@ class ConcatMask(NamedTuple):
             total = term if total is None else total.add_(term)
         return total
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``X⊙M`` for ``x = cat(groups)``: each group times its own (detached) mask."""
-        parts = x.split(list(self.channels), dim=1)
-        return torch.cat([p * m.detach().to(x.dtype) for p, m in zip(parts, self.masks)], dim=1)
-
     def full(self) -> torch.Tensor:
         """The ``B×C×H×W`` mask itself (for tests and pictures)."""
         return torch.cat([m.expand(-1, c, -1, -1) for m, c in zip(self.masks, self.channels)], dim=1)
@@ -182,11 +177,12 @@ class PartialConv2d(nn.Conv2d):
             count = self.window_count(valid)                  # sum(M), float32 integers
             valid_out = count.clamp(max=1.0)                  # m′ = 1 where sum(M) > 0
             ratio = self.window_size / count.clamp(min=self.eps) * valid_out  # 0 where m′ = 0
-        if isinstance(x, (tuple, list)):
-            raw = self._grouped_conv(x, valid)                                              # Wᵀ(X⊙M)
+        if isinstance(valid, ConcatMask):     # X = cat(groups), each group masked by its own mask
+            groups = x if isinstance(x, (tuple, list)) else x.split(list(valid.channels), dim=1)
+            raw = self._grouped_conv(groups, valid)                                         # Wᵀ(X⊙M)
         else:
-            masked = valid.apply(x) if isinstance(valid, ConcatMask) else x * valid.detach().to(x.dtype)   # X⊙M
-            raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)  # Wᵀ(X⊙M)
+            raw = F.conv2d(x * valid.detach().to(x.dtype), self.weight, None, self.stride, self.padding,
+                           self.dilation)                                                   # Wᵀ(X⊙M)
         if torch.is_grad_enabled():
             y = _Renormalise.apply(raw, ratio, valid_out, self.bias)  # ·sum(1)/sum(M) + b·m′
         else:   # inference and export: the same two in-place steps, no autograd function
@@ -196,10 +192,10 @@ class PartialConv2d(nn.Conv2d):
         return y, valid_out.to(valid.dtype)
 
     def _grouped_conv(self, groups: Sequence[torch.Tensor], valid: ConcatMask) -> torch.Tensor:
-        """``Wᵀ(X⊙M)`` for ``X = cat(groups)``, each group masked by its own mask.
+        """``Wᵀ(X⊙M)`` for ``X = cat(groups)``, each group masked by its own (detached) mask.
 
-        The groups are masked one by one and concatenated once (a U-Net otherwise writes
-        the concatenation, then its masked copy). Where some groups need a gradient and
+        The groups are masked one by one and concatenated once (given unconcatenated, a
+        U-Net's level saves writing the concatenation before its masked copy). Where some groups need a gradient and
         others do not (a U-Net's last level, whose skip is the input image), each group
         gets its own convolution with its slice of the weights and the results are
         summed: the backward pass then computes no gradient for the image's channels,

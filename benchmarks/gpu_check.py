@@ -186,7 +186,7 @@ class Settings:
     compile_reserve_s: float = 90.0
     compile_cases: Optional[tuple] = None   # None: every case; the dry run compiles PConv's step only
     pconv_rounds: int = 10              # timed rounds per PartialConv2d / Conv2d layer
-    pconv_shrink: int = 1               # the dry run divides the layers' sizes by this (batch 2)
+    pconv_shrink: int = 1               # the dry run divides the layers' sizes and channels by this (batch 2)
     backbone: str = "auto"
     skip: tuple = ()
     overrides: Dict[str, dict] = field(default_factory=dict)
@@ -1075,11 +1075,11 @@ def summary_markdown(rec: Optional[dict], name: str = "") -> str:
     return "\n".join(L)
 
 
-def write_summary(folder: Path, out: Optional[Path] = None) -> Path:
-    """Write :func:`summary_markdown` of the newest GPU record in ``folder`` to ``out``
-    (default ``folder/gpu_check-summary.md``)."""
+def write_summary(folder: Path) -> Path:
+    """Write :func:`summary_markdown` of the newest GPU record in ``folder`` to
+    ``folder/gpu_check-summary.md``."""
     path, rec = newest_record(folder)
-    out = Path(out) if out is not None else Path(folder) / SUMMARY_NAME
+    out = Path(folder) / SUMMARY_NAME
     out.write_text(summary_markdown(rec, path.name if path else ""), encoding="utf-8")
     return out
 
